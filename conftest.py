@@ -1,0 +1,3 @@
+"""Loads the kata's pytest plugin: see kata/plugin.py for the options and the progress summary."""
+
+pytest_plugins = ["kata.plugin"]

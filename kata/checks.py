@@ -1,0 +1,162 @@
+"""Teaching assertions for the topic tests.
+
+Every failure names the exercise under test (the plugin sets it from the test's `exercise`
+marker), says what was expected and what came back, and adds a hint in the concept's terms.
+Type, shape, dtype and device are checked before values, each with its own message.
+
+    from kata.checks import expect_close
+    expect_close(grad_w, ref.grad, what="grad_weight", rtol=1e-10, atol=1e-12,
+                 hint="nn.Linear stores weight as (out, in): is grad_weight transposed?")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+_current_exercise: str | None = None
+
+
+def set_current_exercise(qualname: str | None) -> None:
+    """Called by the plugin around each test; prefixes every failure message."""
+    global _current_exercise
+    _current_exercise = qualname
+
+
+def _prefix() -> str:
+    return f"[{_current_exercise}] " if _current_exercise else ""
+
+
+def fail(message: str, hint: str = "") -> None:
+    """Fail the test with a message that names the exercise."""
+    __tracebackhide__ = True
+    text = _prefix() + message
+    if hint:
+        text += f"\n  hint: {hint}"
+    raise AssertionError(text)
+
+
+def expect(condition: object, message: str, hint: str = "") -> None:
+    """Fail with `message` unless `condition` is truthy."""
+    __tracebackhide__ = True
+    if not condition:
+        fail(message, hint)
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"a tensor of shape {tuple(x.shape)}, dtype {x.dtype}, on {x.device}"
+    return f"{type(x).__name__} {x!r}"[:200]
+
+
+def expect_tensor(x: object, what: str, hint: str = "") -> torch.Tensor:
+    __tracebackhide__ = True
+    if not isinstance(x, torch.Tensor):
+        fail(f"{what}: expected a torch.Tensor, got {_describe(x)}", hint)
+    return x
+
+
+def expect_shape(x: object, shape, what: str, hint: str = "") -> None:
+    __tracebackhide__ = True
+    expect_tensor(x, what, hint)
+    shape = tuple(shape)
+    if tuple(x.shape) != shape:
+        fail(f"{what}: expected shape {shape}, got {tuple(x.shape)}", hint)
+
+
+def expect_dtype(x: object, dtype: torch.dtype, what: str, hint: str = "") -> None:
+    __tracebackhide__ = True
+    expect_tensor(x, what, hint)
+    if x.dtype != dtype:
+        fail(f"{what}: expected dtype {dtype}, got {x.dtype}", hint)
+
+
+def same_device(a: torch.device | str, b: torch.device | str) -> bool:
+    """`cuda` and `cuda:0` are the same device when the current device is 0."""
+    a, b = torch.device(a), torch.device(b)
+    if a.type != b.type:
+        return False
+    if a.type == "cuda":
+        current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+    return a.index == b.index or a.index is None or b.index is None
+
+
+def expect_device(x: object, device: torch.device | str, what: str, hint: str = "") -> None:
+    __tracebackhide__ = True
+    expect_tensor(x, what, hint)
+    if not same_device(x.device, device):
+        fail(f"{what}: expected a tensor on {torch.device(device)}, got one on {x.device}", hint)
+
+
+def expect_close(
+    actual: object,
+    expected: torch.Tensor,
+    *,
+    what: str,
+    rtol: float,
+    atol: float,
+    hint: str = "",
+    check_dtype: bool = True,
+    equal_nan: bool = False,
+) -> None:
+    """Type, shape, dtype (unless check_dtype=False) and device first, then values within rtol/atol."""
+    __tracebackhide__ = True
+    expect_tensor(actual, what, hint)
+    expect_shape(actual, expected.shape, what, hint)
+    if check_dtype:
+        expect_dtype(actual, expected.dtype, what, hint)
+    expect_device(actual, expected.device, what, hint)
+    if not torch.isfinite(actual).all() and torch.isfinite(expected).all() and not equal_nan:
+        bad = (~torch.isfinite(actual)).sum().item()
+        fail(f"{what}: {bad} of {actual.numel()} values are inf or NaN where the reference is finite", hint)
+    try:
+        torch.testing.assert_close(
+            actual.detach().to(expected.dtype),
+            expected.detach(),
+            rtol=rtol,
+            atol=atol,
+            equal_nan=equal_nan,
+        )
+    except AssertionError as err:
+        detail = str(err).strip().replace("\n", "\n    ")
+        fail(f"{what}: values differ from the reference (rtol={rtol:g}, atol={atol:g}).\n    {detail}", hint)
+
+
+def expect_equal(actual: object, expected: torch.Tensor, *, what: str, hint: str = "") -> None:
+    """Exact equality (bit for bit), with the same order of checks as expect_close."""
+    __tracebackhide__ = True
+    expect_close(actual, expected, what=what, rtol=0.0, atol=0.0, hint=hint)
+
+
+@contextlib.contextmanager
+def expect_raises(exc_type: type[BaseException], what: str, *, names: object = None) -> Iterator[None]:
+    """Expect exactly `exc_type` (a subclass passes too) whose message names `names` when given.
+
+    NotImplementedError from an unfinished stub is let through untouched, so it is reported as
+    "not implemented yet" rather than as a wrong exception.
+    """
+    __tracebackhide__ = True
+    try:
+        yield
+    except NotImplementedError:
+        raise
+    except exc_type as err:
+        if names is not None and str(names) not in str(err):
+            fail(
+                f"{what}: raised {exc_type.__name__} as it should, but its message {str(err)!r} "
+                f"does not name the offending value {names!r}",
+                "say which value was wrong, so the caller can fix it without reading your code",
+            )
+        return
+    except Exception as err:  # noqa: BLE001
+        fail(f"{what}: expected {exc_type.__name__}, got {type(err).__name__}: {err}")
+    fail(f"{what}: expected {exc_type.__name__}, but nothing was raised")
+
+
+def devices() -> list:
+    """Parametrise a test over `cpu` (always) and `cuda` (marked, skipped without CUDA)."""
+    return [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.cuda)]

@@ -1,0 +1,9 @@
+"""Pitfall: a preferred device is returned without checking that it exists (tensors.pick_device)."""
+
+import torch
+
+from solutions.tensors import *  # noqa: F403
+
+
+def pick_device(preferred=None):
+    return torch.device(preferred or "cpu")
