@@ -30,6 +30,7 @@ class Topic:
     weight: float
     exercises: tuple[Exercise, ...]
     pitfalls: dict[str, str] = field(default_factory=dict)
+    cuda_pitfalls: dict[str, str] = field(default_factory=dict)  # mutants only CUDA tests can reject
 
     def exercise(self, name: str) -> Exercise:
         for ex in self.exercises:
@@ -49,7 +50,16 @@ def topics() -> tuple[Topic, ...]:
             Exercise(name, ex_name, tuple(ex.get("hints", ())), bool(ex.get("bughunt", False)))
             for ex_name, ex in t.get("exercises", {}).items()
         )
-        out.append(Topic(name, t["title"], float(t.get("weight", 1.0)), exercises, dict(t.get("pitfalls", {}))))
+        out.append(
+            Topic(
+                name,
+                t["title"],
+                float(t.get("weight", 1.0)),
+                exercises,
+                dict(t.get("pitfalls", {})),
+                dict(t.get("cuda_pitfalls", {})),
+            )
+        )
     return tuple(out)
 
 

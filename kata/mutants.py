@@ -37,6 +37,12 @@ def _run_one(topic: str, path: Path) -> tuple[str, int, float, str]:
         return f"{topic}/{path.stem}", proc.returncode, time.perf_counter() - start, proc.stdout + proc.stderr
 
 
+def _cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def _first_failure(output: str) -> str:
     for line in output.splitlines():
         if "AssertionError" in line or "Error:" in line or line.startswith("E "):
@@ -47,14 +53,20 @@ def _first_failure(output: str) -> str:
 def main(argv: list[str]) -> int:
     topics = argv or manifest.topic_names()
     problems, jobs = [], []
+    cuda = _cuda_available()
+    skipped = []
     for topic in topics:
-        listed = manifest.topic(topic).pitfalls
+        t = manifest.topic(topic)
+        listed = {**t.pitfalls, **t.cuda_pitfalls}
+        if not cuda:
+            skipped += [f"{topic}/{stem}" for stem in t.cuda_pitfalls]
         files = {p.stem: p for p in sorted((MUTANTS / topic).glob("*.py"))}
         for stem in sorted(listed.keys() - files.keys()):
             problems.append(f"{topic}: pitfall {stem!r} ({listed[stem]}) has no mutants/{topic}/{stem}.py")
         for stem in sorted(files.keys() - listed.keys()):
             problems.append(f"{topic}: mutants/{topic}/{stem}.py is not listed under [topics.{topic}.pitfalls]")
-        jobs += [(topic, files[s]) for s in sorted(files.keys() & listed.keys())]
+        runnable = listed.keys() if cuda else t.pitfalls.keys()
+        jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:
         results = list(pool.map(lambda job: _run_one(*job), jobs))
@@ -67,6 +79,8 @@ def main(argv: list[str]) -> int:
             problems.append(f"{name}: SURVIVED - every test of its topic passed on this wrong implementation")
         else:
             problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
+    for name in skipped:
+        print(f"  skipped   {name:<45} only CUDA tests can reject it, and there is no CUDA device here")
     for p in problems:
         print(f"mutants: {p}")
     print(f"mutants: {rejected} of {len(jobs)} rejected, {len(problems)} problem(s)")

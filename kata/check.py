@@ -1,0 +1,148 @@
+"""`nox -s check`: prove the suite works, both ways.
+
+1. lint (ruff) and the manifest (every exercise hinted, every topic tested);
+2. stubs and solutions have not drifted (kata.drift);
+3. the whole suite passes on solutions/;
+4. every test that runs fails on the shipped exercises/ (any that passes is listed);
+5. every wrong implementation under mutants/ is rejected by its topic's tests (kata.mutants);
+6. the harness's own tests (tests_harness/) pass.
+
+Exits non-zero if any step fails; prints one line per step at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+
+from kata import drift, manifest, mutants
+
+ROOT = manifest.ROOT
+
+
+def _pytest(*args: str, junit: str | None = None) -> subprocess.CompletedProcess:
+    cmd = [sys.executable, "-m", "pytest", "-q", "--tb=no", *args]
+    if junit:
+        cmd.append(f"--junitxml={junit}")
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+
+
+def _cases(junit: str) -> list[tuple[str, str]]:
+    """(test id, outcome) for every test case in a JUnit XML report."""
+    out = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        kinds = {child.tag for child in case}
+        outcome = "failed" if kinds & {"failure", "error"} else "skipped" if "skipped" in kinds else "passed"
+        out.append((name, outcome))
+    return out
+
+
+def step_lint() -> tuple[bool, str]:
+    if shutil.which("ruff") is None and subprocess.run([sys.executable, "-m", "ruff", "--version"],
+                                                       capture_output=True).returncode != 0:
+        return False, "ruff is not installed (pip install -r requirements-dev.txt)"
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    print(proc.stdout[-3000:], end="")
+    return proc.returncode == 0, "ruff check ." + ("" if proc.returncode == 0 else " found problems")
+
+
+def step_manifest() -> tuple[bool, str]:
+    problems = []
+    for t in manifest.topics():
+        if not (ROOT / "tests" / f"test_{t.name}.py").is_file():
+            problems.append(f"{t.name}: no tests/test_{t.name}.py")
+        for ex in t.exercises:
+            if len(ex.hints) < 2:
+                problems.append(f"{ex.qualname}: {len(ex.hints)} hint(s), at least 2 wanted")
+        if not t.pitfalls:
+            problems.append(f"{t.name}: no pitfalls listed, so nothing proves its tests can fail")
+    for p in problems:
+        print(f"  manifest: {p}")
+    return not problems, f"{len(manifest.topics())} topics, {len(problems)} problem(s)"
+
+
+def step_drift() -> tuple[bool, str]:
+    return drift.main([]) == 0, "exercises/ and solutions/ share names, signatures and docstrings"
+
+
+def step_solutions(tmp: str) -> tuple[bool, str]:
+    junit = os.path.join(tmp, "solutions.xml")
+    proc = _pytest("--solutions", junit=junit)
+    cases = _cases(junit) if os.path.exists(junit) else []
+    failed = [n for n, o in cases if o == "failed"]
+    passed = sum(o == "passed" for _, o in cases)
+    skipped = sum(o == "skipped" for _, o in cases)
+    for name in failed:
+        print(f"  FAILS on the solutions: {name}")
+    if proc.returncode not in (0, 1):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+    ok = proc.returncode == 0 and passed > 0 and not failed
+    return ok, f"{passed} passed, {len(failed)} failed, {skipped} skipped (CUDA) on solutions/"
+
+
+def step_exercises(tmp: str) -> tuple[bool, str]:
+    junit = os.path.join(tmp, "exercises.xml")
+    proc = _pytest(junit=junit)
+    cases = _cases(junit) if os.path.exists(junit) else []
+    passed = [n for n, o in cases if o == "passed"]
+    failed = sum(o == "failed" for _, o in cases)
+    for name in passed:
+        print(f"  PASSES on the unsolved exercises (a test that cannot fail?): {name}")
+    if proc.returncode not in (0, 1):
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+    ok = proc.returncode == 1 and failed > 0 and not passed
+    return ok, f"{failed} of {len(cases)} fail on exercises/, {len(passed)} pass"
+
+
+def step_mutants() -> tuple[bool, str]:
+    return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected"
+
+
+def step_harness() -> tuple[bool, str]:
+    if not (ROOT / "tests_harness").is_dir():
+        return False, "tests_harness/ is missing"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "tests_harness"], cwd=ROOT,
+                          capture_output=True, text=True)
+    tail = proc.stdout.strip().splitlines()[-1:] or [""]
+    if proc.returncode != 0:
+        print(proc.stdout[-4000:], proc.stderr[-2000:])
+    return proc.returncode == 0, f"harness self-tests: {tail[0].strip('= ')}"
+
+
+def main(argv: list[str]) -> int:
+    steps = {
+        "lint": step_lint,
+        "manifest": step_manifest,
+        "drift": step_drift,
+        "solutions": step_solutions,
+        "exercises": step_exercises,
+        "mutants": step_mutants,
+        "harness": step_harness,
+    }
+    chosen = argv or list(steps)
+    unknown = [s for s in chosen if s not in steps]
+    if unknown:
+        print(f"unknown step(s) {unknown}; choose from {list(steps)}", file=sys.stderr)
+        return 2
+    results = []
+    with tempfile.TemporaryDirectory(prefix="kata-check-") as tmp:
+        for name in chosen:
+            print(f"--- check: {name}", flush=True)
+            start = time.perf_counter()
+            fn = steps[name]
+            ok, summary = fn(tmp) if name in ("solutions", "exercises") else fn()
+            results.append((name, ok, summary, time.perf_counter() - start))
+    print("\ncheck summary")
+    for name, ok, summary, secs in results:
+        print(f"  {'ok  ' if ok else 'FAIL'} {name:<10} {secs:6.1f}s  {summary}")
+    return 0 if all(ok for _, ok, _, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,123 @@
+"""pytest plugin used only inside a grading process (`python -m kata.grade`), loaded with
+`-p kata.grading_plugin --kata-results=FILE`.
+
+Before any submission code is imported it:
+- takes the run's nonce out of the environment (results without it are not trusted),
+- installs an audit hook that refuses to open, list or import the grading repository's
+  solutions/ and mutants/, and refuses to start other programs,
+- keeps references to the assertion helpers, so a submission that replaces them is caught.
+After the run it writes every test's outcome, the canary outcomes and any tampering it saw.
+The canaries (canary/test_canary.py in the sandbox) must fail; if one passes, an assertion
+helper was disarmed and the topic is marked tampered. This is defence in depth for honest
+grading, not a security boundary: run untrusted code in a container as well.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from kata import checks
+
+_GUARDED_FUNCS = {
+    "kata.checks.fail": checks.fail,
+    "kata.checks.expect": checks.expect,
+    "kata.checks.expect_close": checks.expect_close,
+    "kata.checks.expect_equal": checks.expect_equal,
+    "kata.checks.expect_shape": checks.expect_shape,
+    "torch.testing.assert_close": torch.testing.assert_close,
+    "torch.allclose": torch.allclose,
+    "torch.equal": torch.equal,
+}
+_GUARDED_CODE = {name: getattr(fn, "__code__", None) for name, fn in _GUARDED_FUNCS.items()}
+_FORBIDDEN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn")
+
+
+class _State:
+    results_path: Path | None = None
+    nonce = ""
+    forbidden_dirs: tuple[str, ...] = ()
+    blocked: list[str] = []
+    outcomes: dict[str, dict] = {}
+
+
+def _audit(event: str, args: tuple) -> None:
+    if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
+        path = os.path.realpath(os.fsdecode(args[0]))
+        if any(path == d or path.startswith(d + os.sep) for d in _State.forbidden_dirs):
+            _State.blocked.append(f"{event} {path}")
+            raise PermissionError(f"grading: {path} is off limits to a submission")
+    elif event == "import" and args and str(args[0]).split(".")[0] in ("solutions", "mutants"):
+        _State.blocked.append(f"import {args[0]}")
+        raise ImportError(f"grading: importing {args[0]} is off limits to a submission")
+    elif event.startswith(_FORBIDDEN_EVENTS):
+        _State.blocked.append(event)
+        raise PermissionError(f"grading: {event} is off limits to a submission")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--kata-results", metavar="FILE", help="(grading) write outcomes to FILE")
+    parser.addoption("--kata-forbid", action="append", default=[], metavar="DIR",
+                     help="(grading) a folder the submission may not read")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "canary: a grading canary, which must fail")
+    path = config.getoption("--kata-results")
+    if not path:
+        return
+    _State.results_path = Path(path)
+    _State.nonce = os.environ.pop("KATA_GRADE_NONCE", "")
+    _State.forbidden_dirs = tuple(os.path.realpath(d) for d in config.getoption("--kata-forbid"))
+    sys.addaudithook(_audit)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    entry = _State.outcomes.setdefault(report.nodeid, {"outcome": "passed", "output": ""})
+    if report.failed or report.skipped:
+        if entry["outcome"] != "failed":
+            entry["outcome"] = "failed" if report.failed else "skipped"
+            text = str(report.longrepr) if report.longrepr is not None else ""
+            if report.skipped and isinstance(report.longrepr, tuple):
+                text = report.longrepr[2]
+            entry["output"] = text[-3000:]
+    elif report.when == "call" and entry["outcome"] == "passed":
+        entry["called"] = True
+
+
+def _tampering() -> list[str]:
+    found = []
+    live = {
+        "kata.checks.fail": checks.fail,
+        "kata.checks.expect": checks.expect,
+        "kata.checks.expect_close": checks.expect_close,
+        "kata.checks.expect_equal": checks.expect_equal,
+        "kata.checks.expect_shape": checks.expect_shape,
+        "torch.testing.assert_close": torch.testing.assert_close,
+        "torch.allclose": torch.allclose,
+        "torch.equal": torch.equal,
+    }
+    for name, fn in live.items():
+        if fn is not _GUARDED_FUNCS[name] or getattr(fn, "__code__", None) is not _GUARDED_CODE[name]:
+            found.append(f"{name} was replaced")
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _State.results_path is None:
+        return
+    tests = {k: v for k, v in _State.outcomes.items() if "canary" not in k.split("::")[0]}
+    canaries = {k: v["outcome"] for k, v in _State.outcomes.items() if "canary" in k.split("::")[0]}
+    payload = {
+        "nonce": _State.nonce,
+        "tests": tests,
+        "canaries": canaries,
+        "tampering": _tampering(),
+        "blocked": _State.blocked[:20],
+    }
+    _State.results_path.write_text(json.dumps(payload))
