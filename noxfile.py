@@ -56,3 +56,15 @@ def bench(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Lint with ruff."""
     _python(session, "-m", "ruff", "check", ".", *session.posargs)
+
+
+@nox.session(python=False, default=False)
+def grade(session: nox.Session) -> None:
+    """Grade a class: nox -s grade -- SUBMISSION... (see kata/grade.py for the options)."""
+    _python(session, "-m", "kata.grade", *session.posargs)
+
+
+@nox.session(python=False, default=False)
+def release(session: nox.Session) -> None:
+    """Write the student edition (no solutions, no mutants): nox -s release -- DEST."""
+    _python(session, "-m", "kata.release", *session.posargs)

@@ -103,3 +103,13 @@ def test_hint_state_file_is_json(tmp_path, monkeypatch):
     ex = manifest.topic("tensors").exercises[0]
     assert hint.main([ex.qualname]) == 0
     assert json.loads((tmp_path / "hints.json").read_text()) == {ex.qualname: 1}
+
+
+def test_release_leaves_out_solutions_and_mutants(tmp_path):
+    from kata import release
+
+    dest = tmp_path / "edition"
+    assert release.main([str(dest)]) == 0
+    assert (dest / "exercises").is_dir() and (dest / "tests").is_dir() and (dest / "kata").is_dir()
+    assert not (dest / "solutions").exists() and not (dest / "mutants").exists()
+    assert release.main([str(dest)]) == 2  # never writes over an existing edition
