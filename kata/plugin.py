@@ -212,7 +212,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         mark = "done" if done == total else ""
         tw.write_line(f"  {i} {t.name:<14} {done:>3}/{total:<3} [{_bar(done, total)}] {mark}")
     if cuda_skipped:
-        tw.write_line(f"  {cuda_skipped} CUDA test(s) skipped: no CUDA device here; they run where torch.cuda.is_available().")
+        tw.write_line(f"  {cuda_skipped} CUDA test(s) skipped: no CUDA device here (they run where there is one).")
     if first_failing is not None:
         tw.write_line(f"  next: {shown_dir}/{first_failing.topic}.py::{first_failing.name}")
         if first_failing.hints:
