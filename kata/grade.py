@@ -1,7 +1,8 @@
 """`nox -s grade -- SUBMISSION...`: grade a whole class with the pristine tests of this repository.
 
 A submission is a learner's folder of topic files (`autograd.py`, ...) or a clone of the
-repository (its `exercises/` is graded). Each (submission, topic) runs in its own process, in a
+repository (its `exercises/` is graded). Each (submission, topic) runs in its own process (forked from a worker
+that imported torch once, see kata/zygote.py), in a
 fresh sandbox holding a copy of this repository's tests and harness (never the submission's own
 tests, never solutions/), with a per-test timeout (pytest-timeout), a whole-topic timeout and an
 address-space cap. A topic that loops, exits, crashes, runs out of memory, fails to import or
@@ -20,11 +21,12 @@ format (per test: name, score, max_score, status, output), plus <submission>/log
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import hashlib
 import json
 import os
-import resource
+import queue
 import secrets
 import shutil
 import signal
@@ -117,17 +119,56 @@ def collect(template: Path, topics: list[str]) -> dict[str, list[dict]]:
     return by_topic
 
 
-def _limits(memory_mb: int):
-    def apply() -> None:
-        limit = memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+class Worker:
+    """One kata.zygote process: imports torch once, forks a capped child per job."""
 
-    return apply
+    def __init__(self, threads: int):
+        env = {**_env(), "OMP_NUM_THREADS": str(threads)}
+        self.proc = subprocess.Popen([sys.executable, "-m", "kata.zygote"], cwd=ROOT, env=env, text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if not self.proc.stdout.readline():
+            raise SystemExit("grade: a grading worker failed to start (see the error above)")
+
+    def run(self, job: dict) -> dict:
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("grading worker died")
+        return json.loads(line)
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+class WorkerPool:
+    """`jobs` workers shared by the grading threads; a worker that died is replaced."""
+
+    def __init__(self, jobs: int):
+        self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.idle: queue.Queue[Worker] = queue.Queue()
+        for _ in range(jobs):
+            self.idle.put(Worker(self.threads))
+
+    @contextlib.contextmanager
+    def worker(self):
+        w = self.idle.get()
+        try:
+            yield w
+        except RuntimeError:
+            w = Worker(self.threads)
+            raise
+        finally:
+            self.idle.put(w)
+
+    def close(self) -> None:
+        while not self.idle.empty():
+            self.idle.get().close()
 
 
 def run_topic(submission: Path, topic: str, expected: list[dict], template: Path, template_hashes: dict,
-              args: argparse.Namespace) -> TopicResult:
+              args: argparse.Namespace, pool: WorkerPool) -> TopicResult:
     result = TopicResult(topic, possible=sum(item["points"] for item in expected))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"kata-grade-{topic}-") as tmp:
@@ -139,21 +180,26 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
             shutil.copy2(source, impl / f"{topic}.py")
         results_file = Path(tmp) / "results.json"
         nonce = secrets.token_hex(16)
-        cmd = [
-            sys.executable, "-m", "pytest", f"tests/test_{topic}.py", CANARY, f"--impl-dir={impl}",
+        args_ = [
+            f"tests/test_{topic}.py", CANARY, f"--impl-dir={impl}",
             "-p", "kata.grading_plugin", f"--kata-results={results_file}",
             f"--kata-forbid={ROOT / 'solutions'}", f"--kata-forbid={ROOT / 'mutants'}",
             f"--timeout={args.test_timeout}", "-q", "--tb=short", "-p", "no:cacheprovider",
         ]
-        env = {**_env(), "KATA_GRADE_NONCE": nonce}
-        proc = subprocess.Popen(cmd, cwd=sandbox, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True, start_new_session=True, preexec_fn=_limits(args.memory_mb))
+        log_file = Path(tmp) / "log.txt"
+        job = {"sandbox": str(sandbox), "args": args_, "env": {**_env(), "KATA_GRADE_NONCE": nonce},
+               "log": str(log_file), "memory_mb": args.memory_mb, "timeout": args.topic_timeout,
+               "drop_paths": [str(ROOT)]}
         try:
-            out, _ = proc.communicate(timeout=args.topic_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, _ = proc.communicate()
+            with pool.worker() as worker:
+                reply = worker.run(job)
+        except RuntimeError:
+            reply = {"returncode": -int(signal.SIGKILL), "timed_out": False}
+            result.reason = "the grading worker running this topic was killed (by the submission?)"
+        returncode = reply["returncode"]
+        if reply["timed_out"] and not result.reason:
             result.reason = f"timed out: the topic ran past its {args.topic_timeout:g} s limit and was stopped"
+        out = log_file.read_text(errors="replace") if log_file.is_file() else ""
         result.log = out[-20000:]
         payload = None
         if results_file.is_file():
@@ -165,13 +211,13 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
             result.reason = result.reason or f"no {topic}.py in the submission"
         elif result.reason:
             pass
-        elif proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
+        elif returncode < 0:
+            name = signal.Signals(-returncode).name
             result.reason = f"the test process crashed ({name})"
         elif payload is None:
-            result.reason = f"the test process ended (exit code {proc.returncode}) before reporting its results"
-        elif proc.returncode not in (0, 1):
-            result.reason = f"pytest exited with code {proc.returncode} (interrupted or an internal error)"
+            result.reason = f"the test process ended (exit code {returncode}) before reporting its results"
+        elif returncode not in (0, 1):
+            result.reason = f"pytest exited with code {returncode} (interrupted or an internal error)"
         elif payload.get("nonce") != nonce:
             result.reason = "tampered: the results file did not come from this grading run"
         elif payload.get("tampering"):
@@ -187,7 +233,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
             status = "passed" if passed else "failed"
             output = got.get("output", "") if got else (result.reason or "no result was reported for this test")
             if "MemoryError" in output or "DefaultCPUAllocator: can't allocate memory" in output:
-                output = f"ran out of memory (cap {args.memory_mb} MiB of address space)\n" + output
+                output = f"ran out of memory (cap: {args.memory_mb} MiB beyond the preloaded libraries)\n" + output
             result.tests.append({"nodeid": item["nodeid"], "points": item["points"], "status": status,
                                  "output": output})
             result.earned += item["points"] if passed else 0.0
@@ -245,8 +291,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="processes at once (default: all CPUs)")
     parser.add_argument("--test-timeout", type=float, default=60.0, help="seconds per test")
     parser.add_argument("--topic-timeout", type=float, default=300.0, help="seconds per topic")
-    parser.add_argument("--memory-mb", type=int, default=8192,
-                        help="address-space cap per process in MiB (torch alone maps about 4 GiB)")
+    parser.add_argument("--memory-mb", type=int, default=4096,
+                        help="address space in MiB a topic may map beyond the preloaded torch (default 4096)")
     parser.add_argument("--topics", default="", help="comma-separated topics (default: all)")
     args = parser.parse_args(argv)
     topics = [t for t in args.topics.split(",") if t] or manifest.topic_names()
@@ -262,10 +308,14 @@ def main(argv: list[str]) -> int:
         hashes = make_template(template)
         expected = collect(template, topics)
         jobs = [(i, t) for i in range(len(args.submissions)) for t in topics]
-        with ThreadPoolExecutor(max(1, args.jobs)) as pool:
-            done = list(pool.map(
-                lambda job: run_topic(args.submissions[job[0]].resolve(), job[1], expected[job[1]], template, hashes,
-                                      args), jobs))
+        workers = WorkerPool(max(1, args.jobs))
+        try:
+            with ThreadPoolExecutor(max(1, args.jobs)) as threads:
+                done = list(threads.map(
+                    lambda job: run_topic(args.submissions[job[0]].resolve(), job[1], expected[job[1]], template,
+                                          hashes, args, workers), jobs))
+        finally:
+            workers.close()
     elapsed = time.perf_counter() - start
     per_sub: dict[int, list[TopicResult]] = {i: [] for i in range(len(names))}
     for (i, _), r in zip(jobs, done):

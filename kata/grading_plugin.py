@@ -35,7 +35,8 @@ _GUARDED_FUNCS = {
     "torch.equal": torch.equal,
 }
 _GUARDED_CODE = {name: getattr(fn, "__code__", None) for name, fn in _GUARDED_FUNCS.items()}
-_FORBIDDEN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn")
+_FORBIDDEN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn",
+                     "os.kill", "os.killpg")
 
 
 class _State:

@@ -45,7 +45,7 @@ def graded(tmp_path_factory):
     subs.append(str(base / "empty"))
     out = base / "out"
     rc = grade.main(["--topics", "tensors", "--out", str(out), "--test-timeout", "4", "--topic-timeout", "25",
-                     "--memory-mb", "6144", *subs])
+                     "--memory-mb", "2048", *subs])
     assert rc == 0
     with (out / "grades.csv").open() as f:
         rows = {row["submission"]: row for row in csv.DictReader(f)}
