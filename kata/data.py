@@ -7,17 +7,24 @@ set, pixel values 0..16), read from scikit-learn's package files: no download, e
 from __future__ import annotations
 
 import functools
+import importlib.util
+from pathlib import Path
 
+import numpy as np
 import torch
 
 
 @functools.cache
 def _digits() -> tuple[torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
-    x = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1) / 16.0  # (N, 1, 8, 8) in [0, 1]
-    y = torch.tensor(bunch.target, dtype=torch.int64)  # (N,)
+    # The same file sklearn.datasets.load_digits() reads, read directly: importing scikit-learn
+    # costs a second or more, the file itself about 0.1 s.
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the digits data ships inside scikit-learn: pip install -r requirements.txt")
+    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
+    table = np.loadtxt(path, delimiter=",")  # (N, 65): 64 pixels then the label
+    x = torch.tensor(table[:, :64], dtype=torch.float32).reshape(-1, 1, 8, 8) / 16.0  # (N, 1, 8, 8) in [0, 1]
+    y = torch.tensor(table[:, 64], dtype=torch.int64)  # (N,)
     return x, y
 
 

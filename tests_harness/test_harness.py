@@ -113,3 +113,16 @@ def test_release_leaves_out_solutions_and_mutants(tmp_path):
     assert (dest / "exercises").is_dir() and (dest / "tests").is_dir() and (dest / "kata").is_dir()
     assert not (dest / "solutions").exists() and not (dest / "mutants").exists()
     assert release.main([str(dest)]) == 2  # never writes over an existing edition
+
+
+def test_digits_match_scikit_learns_loader():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from kata.data import digits
+
+    x, y = digits("all")
+    bunch = load_digits()
+    assert x.shape == (1797, 1, 8, 8) and y.dtype.is_floating_point is False
+    assert np.array_equal((x * 16).round().numpy().reshape(-1, 64), bunch.data)
+    assert np.array_equal(y.numpy(), bunch.target)
