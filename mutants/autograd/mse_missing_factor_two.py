@@ -1,0 +1,7 @@
+"""Pitfall: the factor 2 from the square is missing (autograd.mse_loss_backward)."""
+
+from solutions.autograd import *  # noqa: F403
+
+
+def mse_loss_backward(pred, target):
+    return (pred - target) / pred.numel()

@@ -1,0 +1,658 @@
+"""Topic 2 - autograd: hand-written backward passes, checked against PyTorch's autograd in float64."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd.gradcheck import GradcheckError
+
+from kata.checks import devices, expect, expect_close, expect_equal, expect_shape, expect_tensor, fail
+
+linear_backward = pytest.mark.exercise("linear_backward")
+relu_backward = pytest.mark.exercise("relu_backward")
+mse_loss_backward = pytest.mark.exercise("mse_loss_backward")
+cross_entropy_backward = pytest.mark.exercise("cross_entropy_backward")
+mlp_backward = pytest.mark.exercise("mlp_backward")
+silu = pytest.mark.exercise("SiLU")
+numerical_gradient = pytest.mark.exercise("numerical_gradient")
+demo = pytest.mark.exercise("demo")
+
+F64 = torch.float64
+EXACT = {"rtol": 1e-9, "atol": 1e-12}  # float64 against autograd: only summation order may differ
+
+TRANSPOSED = (
+    "nn.Linear stores weight as (out, in), and its gradient has the same shape as weight: an (in, out) "
+    "grad_weight is the transpose"
+)
+
+
+def randn(*shape, seed=0, dtype=F64, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=gen, dtype=dtype).to(device)
+
+
+def scale_factor(actual, expected):
+    """The median of actual / expected over entries where expected is clearly non-zero, or None."""
+    if not isinstance(actual, torch.Tensor) or actual.shape != expected.shape:
+        return None
+    keep = expected.abs() > 1e-3 * expected.abs().max()
+    if not keep.any():
+        return None
+    return (actual.detach().to(expected.dtype)[keep] / expected[keep]).median().item()
+
+
+def near(value, target):
+    return value is not None and abs(value - target) <= 1e-6 * abs(target)
+
+
+def explain_scale(actual, expected, known):
+    """Fail with the teaching message of `known[factor]` when actual == factor * expected."""
+    __tracebackhide__ = True
+    factor = scale_factor(actual, expected)
+    for target, message in known.items():
+        if near(factor, target):
+            fail(*(message if isinstance(message, tuple) else (message,)))
+
+
+def mse_scale_mistakes(shape):
+    numel, rows = torch.Size(shape).numel(), shape[0]
+    known = {
+        0.5: (f"mse_loss_backward is half of autograd's gradient for a {tuple(shape)} pred: the factor 2 of the "
+              "square is missing.", "the derivative of u ** 2 is 2 * u"),
+        float(numel): (f"mse_loss_backward is {numel} times too large for a {tuple(shape)} pred: the 1/N of the mean "
+                       f"is missing (N = {numel} elements).",
+                       "the loss is a mean, so each element's share of it, and of its gradient, is 1/N"),
+    }
+    if rows != numel:
+        known[numel / rows] = (
+            f"mse_loss_backward is {numel // rows} times too large for a {tuple(shape)} pred: it divides by the "
+            f"batch size {rows} instead of the number of elements {numel}.",
+            "the mean of F.mse_loss runs over every element of pred, not only over its first dimension",
+        )
+    return known
+
+
+def autograd_linear(x, weight, bias, grad_out):
+    leaves = [t.clone().requires_grad_(True) if t is not None else None for t in (x, weight, bias)]
+    F.linear(*leaves).backward(grad_out)
+    return tuple(t.grad if t is not None else None for t in leaves)
+
+
+def call_linear(impl, x, weight, bias, grad_out):
+    out = impl.linear_backward(x, weight, bias, grad_out)
+    expect(
+        isinstance(out, (tuple, list)) and len(out) == 3,
+        f"linear_backward must return a tuple (grad_x, grad_weight, grad_bias), got {type(out).__name__}"
+        + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""),
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------------------- linear
+
+
+@linear_backward
+def test_linear_backward_returns_gradients_shaped_like_their_inputs(impl):
+    x, weight, bias, grad_out = randn(5, 3, seed=1), randn(4, 3, seed=2), randn(4, seed=3), randn(5, 4, seed=4)
+    grad_x, grad_weight, grad_bias = call_linear(impl, x, weight, bias, grad_out)
+    expect_shape(grad_x, (5, 3), "grad_x", "grad_x has the shape of x, (*, in)")
+    expect_shape(grad_weight, (4, 3), "grad_weight (weight is (out, in) = (4, 3))", TRANSPOSED)
+    expect_shape(grad_bias, (4,), "grad_bias", "grad_bias has the shape of bias, (out,): one number per output unit")
+
+
+@linear_backward
+def test_linear_backward_matches_autograd(impl):
+    x, weight, bias, grad_out = randn(6, 3, seed=1), randn(5, 3, seed=2), randn(5, seed=3), randn(6, 5, seed=4)
+    got = call_linear(impl, x, weight, bias, grad_out)
+    ref = autograd_linear(x, weight, bias, grad_out)
+    expect_close(got[0], ref[0], what="grad_x", **EXACT, hint="grad_out goes back through weight: (N, out) to (N, in)")
+    expect_close(got[1], ref[1], what="grad_weight", **EXACT, hint=TRANSPOSED)
+    explain_scale(got[2], ref[2], {1 / 6: ("grad_bias is 6 times too small for a batch of 6: is it averaged instead "
+                                           "of summed?", "every sample adds its grad_out to the bias gradient")})
+    expect_close(got[2], ref[2], what="grad_bias", **EXACT, hint="every sample adds its grad_out to the bias gradient")
+
+
+@linear_backward
+def test_linear_backward_grad_weight_not_transposed_for_square_weight(impl):
+    x, weight, bias, grad_out = randn(6, 4, seed=5), randn(4, 4, seed=6), randn(4, seed=7), randn(6, 4, seed=8)
+    got = call_linear(impl, x, weight, bias, grad_out)[1]
+    ref = autograd_linear(x, weight, bias, grad_out)[1]
+    expect_tensor(got, "grad_weight")
+    if got.shape == ref.shape and torch.allclose(got.to(F64), ref.T, **EXACT):
+        fail(
+            "grad_weight is the transpose of autograd's weight.grad. With a square weight the shapes agree, "
+            "so only the values show it.",
+            "entry [o, i] of grad_weight pairs output unit o with input feature i, as weight[o, i] does",
+        )
+    expect_close(got, ref, what="grad_weight (square weight)", **EXACT, hint=TRANSPOSED)
+
+
+@linear_backward
+def test_linear_backward_sums_bias_gradient_over_batch(impl):
+    n = 8
+    x, weight, bias, grad_out = randn(n, 3, seed=9), randn(2, 3, seed=10), randn(2, seed=11), randn(n, 2, seed=12)
+    got = call_linear(impl, x, weight, bias, grad_out)[2]
+    ref = autograd_linear(x, weight, bias, grad_out)[2]
+    explain_scale(got, ref, {1 / n: (
+        f"grad_bias is {n} times too small (the batch has {n} samples): is it averaged instead of summed over the "
+        "batch?",
+        "the bias is shared by every sample, so the sample gradients add up; any 1/N belongs to the loss, and "
+        "grad_out already carries it",
+    )})
+    expect_close(got, ref, what="grad_bias", **EXACT, hint="grad_bias is grad_out summed over the batch dimension")
+
+
+@linear_backward
+def test_linear_backward_without_bias_returns_none_for_grad_bias(impl):
+    x, weight, grad_out = randn(5, 3, seed=13), randn(4, 3, seed=14), randn(5, 4, seed=15)
+    grad_x, grad_weight, grad_bias = call_linear(impl, x, weight, None, grad_out)
+    expect(
+        grad_bias is None,
+        f"with bias=None, grad_bias must be None (there is no bias to update), got {type(grad_bias).__name__}",
+        "check `bias is None` before computing its gradient",
+    )
+    ref = autograd_linear(x, weight, None, grad_out)
+    expect_close(grad_x, ref[0], what="grad_x (bias=None)", **EXACT)
+    expect_close(grad_weight, ref[1], what="grad_weight (bias=None)", **EXACT, hint=TRANSPOSED)
+
+
+@linear_backward
+def test_linear_backward_sums_over_leading_batch_dimensions(impl):
+    x, weight, bias = randn(2, 3, 5, seed=16), randn(4, 5, seed=17), randn(4, seed=18)
+    grad_out = randn(2, 3, 4, seed=19)
+    got = call_linear(impl, x, weight, bias, grad_out)
+    ref = autograd_linear(x, weight, bias, grad_out)
+    leading = "x is (2, 3, 5): both leading dimensions (2 and 3) are batch dimensions, 6 samples in all"
+    expect_close(got[0], ref[0], what="grad_x for 3-D x", **EXACT, hint="grad_x keeps x's shape (2, 3, 5)")
+    expect_close(
+        got[1], ref[1], what="grad_weight for 3-D x", **EXACT,
+        hint=f"{leading}; grad_weight sums over all of them and stays (out, in) = (4, 5)",
+    )
+    expect_close(
+        got[2], ref[2], what="grad_bias for 3-D x", **EXACT,
+        hint=f"{leading}; grad_bias sums over all of them and stays (out,) = (4,)",
+    )
+
+
+@linear_backward
+def test_linear_backward_keeps_float32(impl):
+    shapes = [(5, 3), (4, 3), (4,), (5, 4)]
+    x, weight, bias, grad_out = (randn(*s, seed=20 + i, dtype=torch.float32) for i, s in enumerate(shapes))
+    got = call_linear(impl, x, weight, bias, grad_out)
+    ref = autograd_linear(x, weight, bias, grad_out)
+    for name, g, r in zip(("grad_x", "grad_weight", "grad_bias"), got, ref):
+        expect_close(g, r, what=f"{name} (float32 inputs)", rtol=1e-5, atol=1e-6,
+                     hint="each gradient keeps the shape and the dtype (float32) of what it is the gradient of")
+
+
+# ------------------------------------------------------------------------------------------ relu
+
+
+def autograd_relu(x, grad_out):
+    leaf = x.clone().requires_grad_(True)
+    torch.relu(leaf).backward(grad_out)
+    return leaf.grad
+
+
+@relu_backward
+def test_relu_backward_matches_autograd(impl):
+    x, grad_out = randn(4, 6, seed=30), randn(4, 6, seed=31)
+    expect_close(
+        impl.relu_backward(x, grad_out), autograd_relu(x, grad_out), what="relu_backward", **EXACT,
+        hint="grad_out passes where the forward input was positive and is blocked (0) elsewhere",
+    )
+
+
+@relu_backward
+def test_relu_backward_masks_by_input_not_by_grad_out(impl):
+    x = torch.tensor([1.0, 2.0, -1.0, -2.0], dtype=F64)
+    grad_out = torch.tensor([-3.0, 4.0, 5.0, -6.0], dtype=F64)
+    got = impl.relu_backward(x, grad_out)
+    expected = torch.tensor([-3.0, 4.0, 0.0, 0.0], dtype=F64)
+    from_grad_out = grad_out.clamp(min=0)
+    if isinstance(got, torch.Tensor) and got.shape == expected.shape and torch.equal(got.to(F64), from_grad_out):
+        fail(
+            f"relu_backward({x.tolist()}, grad_out={grad_out.tolist()}) gave {got.tolist()}: the mask was taken from "
+            "the sign of grad_out.",
+            "ReLU's derivative depends on its forward input x (1 where x > 0): a negative grad_out at a positive x "
+            "must pass through unchanged",
+        )
+    expect_equal(got, expected, what=f"relu_backward(x={x.tolist()}, grad_out={grad_out.tolist()})",
+                 hint="the mask comes from x, the input of the forward pass")
+
+
+@relu_backward
+def test_relu_backward_is_zero_at_exactly_zero(impl):
+    x = torch.tensor([-1.0, 0.0, 0.0, 2.0, -0.0], dtype=F64)
+    grad_out = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0], dtype=F64)
+    ref = autograd_relu(x, grad_out)  # [0, 0, 0, 4, 0]: PyTorch uses 0 as relu's derivative at 0
+    expect_equal(
+        impl.relu_backward(x, grad_out), ref, what=f"relu_backward at x={x.tolist()}",
+        hint="at x == 0 PyTorch takes relu's derivative to be 0 (gradient 0 where x <= 0): the mask is x > 0",
+    )
+
+
+@relu_backward
+def test_relu_backward_keeps_shape_and_dtype(impl):
+    x, grad_out = randn(2, 3, 4, seed=32, dtype=torch.float32), randn(2, 3, 4, seed=33, dtype=torch.float32)
+    expect_close(
+        impl.relu_backward(x, grad_out), autograd_relu(x, grad_out), what="relu_backward on (2, 3, 4) float32",
+        rtol=0, atol=0, hint="the gradient has the shape and dtype of grad_out",
+    )
+
+
+# ------------------------------------------------------------------------------------------- mse
+
+
+def autograd_mse(pred, target):
+    leaf = pred.clone().requires_grad_(True)
+    F.mse_loss(leaf, target).backward()
+    return leaf.grad
+
+
+@mse_loss_backward
+def test_mse_loss_backward_matches_autograd(impl):
+    pred, target = randn(6, seed=40), randn(6, seed=41)
+    got, ref = impl.mse_loss_backward(pred, target), autograd_mse(pred, target)
+    explain_scale(got, ref, mse_scale_mistakes(pred.shape))
+    expect_close(
+        got, ref, what="mse_loss_backward", **EXACT,
+        hint="differentiate mean((pred - target) ** 2) with respect to pred",
+    )
+
+
+@mse_loss_backward
+def test_mse_loss_backward_has_the_factor_two(impl):
+    pred, target = torch.tensor([3.0], dtype=F64), torch.tensor([1.0], dtype=F64)
+    got = impl.mse_loss_backward(pred, target)
+    expected = torch.tensor([4.0], dtype=F64)  # d/dp (p - t)^2 = 2 (p - t) = 4, and N = 1
+    if isinstance(got, torch.Tensor) and got.shape == (1,) and got.item() == 2.0:
+        fail(
+            "mse_loss_backward(pred=[3.], target=[1.]) gave [2.], expected [4.]: the factor 2 is missing.",
+            "the derivative of a square u ** 2 is 2 * u (and with one element the mean changes nothing)",
+        )
+    expect_close(got, expected, what="mse_loss_backward(pred=[3.], target=[1.])", **EXACT,
+                 hint="the derivative of (pred - target) ** 2 is 2 * (pred - target)")
+
+
+@mse_loss_backward
+def test_mse_loss_backward_divides_by_the_number_of_elements(impl):
+    pred, target = randn(4, 5, seed=42), randn(4, 5, seed=43)
+    got = impl.mse_loss_backward(pred, target)
+    ref = autograd_mse(pred, target)
+    explain_scale(got, ref, mse_scale_mistakes(pred.shape))
+    expect_close(got, ref, what="mse_loss_backward for (4, 5) pred", **EXACT,
+                 hint="2 * (pred - target) divided by the number of elements of pred")
+
+
+@mse_loss_backward
+def test_mse_loss_backward_handles_multi_dimensional_pred(impl):
+    pred, target = randn(2, 3, 4, seed=44), randn(2, 3, 4, seed=45)
+    got, ref = impl.mse_loss_backward(pred, target), autograd_mse(pred, target)
+    explain_scale(got, ref, mse_scale_mistakes(pred.shape))
+    expect_close(
+        got, ref, what="mse_loss_backward for (2, 3, 4) pred",
+        **EXACT, hint="the gradient has pred's shape, and the mean runs over all 24 elements",
+    )
+
+
+@mse_loss_backward
+def test_mse_loss_backward_keeps_float32(impl):
+    pred, target = randn(3, 2, seed=46, dtype=torch.float32), randn(3, 2, seed=47, dtype=torch.float32)
+    expect_close(impl.mse_loss_backward(pred, target), autograd_mse(pred, target),
+                 what="mse_loss_backward (float32)", rtol=1e-5, atol=1e-7, hint="keep the dtype of pred")
+
+
+# --------------------------------------------------------------------------------- cross-entropy
+
+
+def autograd_cross_entropy(logits, targets):
+    leaf = logits.clone().requires_grad_(True)
+    F.cross_entropy(leaf, targets).backward()
+    return leaf.grad
+
+
+def targets_for(n, c, seed, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randint(0, c, (n,), generator=gen, dtype=torch.int64).to(device)
+
+
+@cross_entropy_backward
+@pytest.mark.parametrize("device", devices())
+def test_cross_entropy_backward_matches_autograd(impl, device):
+    logits, targets = randn(5, 7, seed=50, device=device), targets_for(5, 7, seed=51, device=device)
+    got = impl.cross_entropy_backward(logits, targets)
+    ref = autograd_cross_entropy(logits, targets)
+    explain_scale(got, ref, {5.0: "cross_entropy_backward is 5 times too large for a batch of 5: the 1/N of the "
+                                  "mean reduction is missing."})
+    expect_close(got, ref, what=f"cross_entropy_backward on {device}", **EXACT,
+                 hint="the gradient is softmax(logits) minus the one-hot targets, over the batch size")
+
+
+@cross_entropy_backward
+def test_cross_entropy_backward_rows_sum_to_zero(impl):
+    logits, targets = randn(4, 6, seed=52), targets_for(4, 6, seed=53)
+    got = impl.cross_entropy_backward(logits, targets)
+    expect_shape(got, (4, 6), "cross_entropy_backward", "one gradient per logit: (N, C)")
+    sums = got.detach().to(F64).sum(dim=1)
+    expect(
+        torch.allclose(sums, torch.zeros_like(sums), atol=1e-12),
+        f"each row of the gradient should sum to 0 (softmax sums to 1, the one-hot target too), got row sums "
+        f"{[round(s, 6) for s in sums.tolist()]}",
+        "subtract 1 at each row's target class, from the softmax probabilities",
+    )
+
+
+@cross_entropy_backward
+def test_cross_entropy_backward_averages_over_the_batch(impl):
+    n = 6
+    logits, targets = randn(n, 3, seed=54), targets_for(n, 3, seed=55)
+    got = impl.cross_entropy_backward(logits, targets)
+    ref = autograd_cross_entropy(logits, targets)
+    explain_scale(got, ref, {float(n): (
+        f"cross_entropy_backward is {n} times too large for a batch of {n}: the 1/N of the mean reduction is missing.",
+        "F.cross_entropy averages the per-sample losses, so each sample's gradient is divided by N",
+    )})
+    expect_close(got, ref, what=f"cross_entropy_backward (batch of {n})", **EXACT,
+                 hint="mean reduction: divide by the batch size N")
+
+
+@cross_entropy_backward
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
+def test_cross_entropy_backward_is_finite_for_huge_logits(impl, dtype):
+    logits, targets = randn(6, 5, seed=56, dtype=dtype) * 1e4, targets_for(6, 5, seed=57)
+    got = impl.cross_entropy_backward(logits, targets)
+    ref = autograd_cross_entropy(logits, targets)
+    overflow = (
+        "exp(1e4) overflows to inf (above ~89 in float32, ~709 in float64) and inf / inf is NaN: subtract each "
+        "row's maximum from the logits before exp, which leaves the softmax unchanged"
+    )
+    expect_close(got, ref, what=f"cross_entropy_backward for logits of magnitude 1e4 ({dtype})",
+                 rtol=1e-5, atol=1e-7, hint=overflow)
+
+
+@cross_entropy_backward
+def test_cross_entropy_backward_does_not_modify_logits(impl):
+    logits, targets = randn(4, 5, seed=58), targets_for(4, 5, seed=59)
+    before = logits.clone()
+    impl.cross_entropy_backward(logits, targets)
+    expect_equal(logits, before, what="logits after cross_entropy_backward",
+                 hint="work on new tensors (logits - max is one): never subtract in place from the caller's logits")
+
+
+# ------------------------------------------------------------------------------------------- mlp
+
+
+def mlp_case(seed, n=6, d=5, h=7, c=4, device="cpu", logit_scale=1.0):
+    x = randn(n, d, seed=seed, device=device)
+    targets = targets_for(n, c, seed=seed + 1, device=device)
+    params = {
+        "w1": randn(h, d, seed=seed + 2, device=device),
+        "b1": randn(h, seed=seed + 3, device=device),
+        "w2": randn(c, h, seed=seed + 4, device=device) * logit_scale,
+        "b2": randn(c, seed=seed + 5, device=device),
+    }
+    return x, targets, params
+
+
+def autograd_mlp(x, targets, params):
+    leaves = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    h = torch.relu(F.linear(x, leaves["w1"], leaves["b1"]))
+    F.cross_entropy(F.linear(h, leaves["w2"], leaves["b2"]), targets).backward()
+    return {k: v.grad for k, v in leaves.items()}
+
+
+def call_mlp(impl, x, targets, params):
+    grads = impl.mlp_backward(x, targets, params["w1"], params["b1"], params["w2"], params["b2"])
+    expect(isinstance(grads, dict), f"mlp_backward must return a dict of gradients, got {type(grads).__name__}")
+    missing = [k for k in ("w1", "b1", "w2", "b2") if k not in grads]
+    expect(not missing, f"mlp_backward's dict lacks the keys {missing} (it has {sorted(map(str, grads))})",
+           'return {"w1": ..., "b1": ..., "w2": ..., "b2": ...}')
+    return grads
+
+
+MLP_HINT = (
+    "run the layers backwards: cross-entropy gives grad_logits, the second linear layer gives grad_w2, "
+    "grad_b2 and grad_h, the ReLU masks grad_h with z1 > 0, and the first linear layer gives grad_w1, grad_b1"
+)
+
+
+@mlp_backward
+def test_mlp_backward_returns_one_gradient_per_parameter(impl):
+    x, targets, params = mlp_case(60)
+    grads = call_mlp(impl, x, targets, params)
+    for name, p in params.items():
+        expect_shape(grads[name], p.shape, f'grads["{name}"]', f"each gradient has the shape of its parameter {name}")
+
+
+@mlp_backward
+@pytest.mark.parametrize("device", devices())
+def test_mlp_backward_matches_autograd(impl, device):
+    x, targets, params = mlp_case(61, device=device)
+    grads = call_mlp(impl, x, targets, params)
+    ref = autograd_mlp(x, targets, params)
+    for name in ("w2", "b2", "w1", "b1"):  # the order the backward pass produces them
+        expect_close(grads[name], ref[name], what=f'grads["{name}"] on {device}', **EXACT, hint=MLP_HINT)
+
+
+@mlp_backward
+def test_mlp_backward_computes_by_hand_without_autograd(impl):
+    x, targets, params = mlp_case(62)
+    ref = autograd_mlp(x, targets, params)
+    try:
+        with torch.inference_mode():
+            grads = call_mlp(impl, x, targets, params)
+    except NotImplementedError:
+        raise
+    except RuntimeError as err:
+        fail(
+            f"mlp_backward failed under torch.inference_mode(), where autograd records nothing: {err}",
+            "compute the gradients by hand with your backward functions; do not call .backward() or "
+            "torch.autograd.grad (the inputs do not even require grad)",
+        )
+    for name in ("w2", "b2", "w1", "b1"):
+        expect_close(grads[name], ref[name], what=f'grads["{name}"] under inference_mode', **EXACT, hint=MLP_HINT)
+
+
+@mlp_backward
+def test_mlp_backward_leaves_its_inputs_unchanged(impl):
+    x, targets, params = mlp_case(63)
+    before = {"x": x.clone(), "targets": targets.clone(), **{k: v.clone() for k, v in params.items()}}
+    call_mlp(impl, x, targets, params)
+    after = {"x": x, "targets": targets, **params}
+    for name, t in before.items():
+        expect_equal(after[name], t, what=f"{name} after mlp_backward",
+                     hint="a backward pass reads the parameters; updating them is the optimizer's job")
+
+
+@mlp_backward
+def test_mlp_backward_is_finite_for_large_logits(impl):
+    x, targets, params = mlp_case(64, logit_scale=1e4)
+    grads = call_mlp(impl, x, targets, params)
+    ref = autograd_mlp(x, targets, params)
+    for name in ("w2", "b2", "w1", "b1"):
+        expect_close(grads[name], ref[name], what=f'grads["{name}"] with logits of magnitude ~1e4',
+                     rtol=1e-7, atol=1e-9, hint="the cross-entropy gradient must not overflow: use the stable softmax")
+
+
+# ------------------------------------------------------------------------------------------ SiLU
+
+
+def autograd_silu(x, grad_out):
+    leaf = x.clone().requires_grad_(True)
+    F.silu(leaf).backward(grad_out)
+    return leaf.grad
+
+
+def silu_grad(impl, x, grad_out):
+    leaf = x.clone().requires_grad_(True)
+    out = impl.silu(leaf)
+    expect_tensor(out, "silu(x)")
+    expect(out.requires_grad, "silu(x) of an x that requires grad must require grad too (use SiLU.apply)",
+           "silu(x) is SiLU.apply(x); apply connects the result to the graph through SiLU.backward")
+    out.backward(grad_out)
+    return leaf.grad
+
+
+SILU_DERIVATIVE = (
+    "by the product rule d/dx [x * sigmoid(x)] = sigmoid(x) + x * sigmoid'(x), with "
+    "sigmoid'(x) = sigmoid(x) * (1 - sigmoid(x)): both terms are needed"
+)
+
+
+@silu
+def test_silu_is_an_autograd_function_that_silu_applies(impl):
+    expect(
+        isinstance(impl.SiLU, type) and issubclass(impl.SiLU, torch.autograd.Function),
+        f"SiLU must be a subclass of torch.autograd.Function, got {impl.SiLU!r}",
+        "class SiLU(torch.autograd.Function) with static forward(ctx, x) and backward(ctx, grad_out)",
+    )
+    x, grad_out = randn(5, seed=76), randn(5, seed=77)
+    leaf = x.clone().requires_grad_(True)
+    impl.SiLU.apply(leaf).backward(grad_out)
+    expect_close(silu_grad(impl, x, grad_out), leaf.grad, what="x.grad through silu(x) vs through SiLU.apply(x)",
+                 rtol=0, atol=0, hint="silu(x) is SiLU.apply(x): the gradient must come from SiLU.backward")
+
+
+@silu
+def test_silu_forward_matches_torch(impl):
+    x = randn(3, 4, seed=70) * 3
+    expect_close(impl.silu(x), F.silu(x), what="silu(x)", **EXACT, hint="silu(x) = x * sigmoid(x)")
+
+
+@silu
+def test_silu_backward_matches_autograd(impl):
+    x, grad_out = randn(3, 4, seed=71) * 3, randn(3, 4, seed=72)
+    expect_close(silu_grad(impl, x, grad_out), autograd_silu(x, grad_out),
+                 what="x.grad after silu(x).backward(grad_out)", **EXACT, hint=SILU_DERIVATIVE)
+
+
+@silu
+def test_silu_passes_gradcheck(impl):
+    x = (randn(2, 5, seed=73) * 2).requires_grad_(True)
+    try:
+        torch.autograd.gradcheck(impl.silu, (x,), eps=1e-6, atol=1e-5, rtol=1e-3)
+    except GradcheckError as err:
+        fail(f"torch.autograd.gradcheck(silu, float64 x) failed: SiLU.backward disagrees with finite "
+             f"differences of SiLU.forward.\n    {str(err).splitlines()[0]}", SILU_DERIVATIVE)
+
+
+@silu
+def test_silu_is_finite_for_large_inputs(impl):
+    x = torch.tensor([-1000.0, -100.0, -30.0, 30.0, 100.0, 1000.0], dtype=F64)
+    hint = "compute sigmoid with torch.sigmoid: exp(x) / (1 + exp(x)) is inf / inf = NaN for large x"
+    expect_close(impl.silu(x), F.silu(x), what=f"silu({x.tolist()})", **EXACT, hint=hint)
+    grad_out = torch.ones_like(x)
+    expect_close(silu_grad(impl, x, grad_out), autograd_silu(x, grad_out), what=f"silu's gradient at {x.tolist()}",
+                 **EXACT, hint=hint)
+
+
+@silu
+def test_silu_keeps_shape_and_dtype(impl):
+    x, grad_out = randn(2, 3, 4, seed=74, dtype=torch.float32), randn(2, 3, 4, seed=75, dtype=torch.float32)
+    expect_close(impl.silu(x), F.silu(x), what="silu(x) for (2, 3, 4) float32", rtol=1e-5, atol=1e-6)
+    expect_close(silu_grad(impl, x, grad_out), autograd_silu(x, grad_out), what="silu's gradient for float32",
+                 rtol=1e-5, atol=1e-6, hint="backward returns one gradient shaped like x")
+
+
+# ---------------------------------------------------------------------------- numerical_gradient
+
+
+def cube_sum(x):
+    return (x**3).sum()
+
+
+@numerical_gradient
+def test_numerical_gradient_matches_autograd(impl):
+    x = randn(3, 4, seed=80)
+
+    def f(t):
+        return (t.sin() * t).sum() + (t[0] * t[1]).sum()
+
+    leaf = x.clone().requires_grad_(True)
+    f(leaf).backward()
+    expect_close(impl.numerical_gradient(f, x), leaf.grad, what="numerical_gradient of a (3, 4) x",
+                 rtol=1e-6, atol=1e-7, hint="one pair of evaluations per element: nudge element i up and down by eps")
+
+
+@numerical_gradient
+def test_numerical_gradient_has_the_shape_of_x(impl):
+    x = randn(2, 3, seed=81)
+    got = impl.numerical_gradient(lambda t: (t**2).sum(), x)
+    expect_shape(got, (2, 3), "numerical_gradient of a (2, 3) x", "one partial derivative per element of x")
+    expect_close(got, 2 * x, what="numerical_gradient of sum(x ** 2)", rtol=1e-6, atol=1e-7)
+
+
+@numerical_gradient
+def test_numerical_gradient_uses_central_differences(impl):
+    eps = 1e-3
+    x = torch.linspace(0.5, 2.0, 6, dtype=F64)
+    got = impl.numerical_gradient(cube_sum, x, eps=eps)
+    exact = 3 * x**2
+    forward = exact + 3 * x * eps + eps**2  # ((x + eps)^3 - x^3) / eps
+    is_tensor = isinstance(got, torch.Tensor) and got.shape == x.shape
+    if is_tensor and torch.allclose(got.to(F64), forward, rtol=0, atol=1e-8):
+        fail(
+            f"numerical_gradient of sum(x ** 3) with eps={eps} is off by 3 * x * eps (up to {3 * 2.0 * eps:.0e}): "
+            "these are forward differences (f(x + eps) - f(x)) / eps.",
+            "forward differences err by O(eps); central differences (f(x + eps) - f(x - eps)) / (2 * eps) "
+            "cancel that term and err by O(eps ** 2)",
+        )
+    expect_close(got, exact, what=f"numerical_gradient of sum(x ** 3) with eps={eps}", rtol=0, atol=1e-5,
+                 hint="central differences: (f(x + eps) - f(x - eps)) / (2 * eps), an error of O(eps ** 2)")
+
+
+@numerical_gradient
+def test_numerical_gradient_uses_the_given_eps(impl):
+    eps = 0.1
+    x = torch.tensor([-1.0, 0.5, 2.0], dtype=F64)
+    got = impl.numerical_gradient(cube_sum, x, eps=eps)
+    expected = 3 * x**2 + eps**2  # ((x + eps)^3 - (x - eps)^3) / (2 eps), exactly
+    expect_close(got, expected, what=f"numerical_gradient of sum(x ** 3) with eps={eps}", rtol=0, atol=1e-9,
+                 hint=f"the step is the eps argument: central differences of x ** 3 with eps={eps} give 3 x^2 + eps^2")
+
+
+@numerical_gradient
+def test_numerical_gradient_default_eps_is_accurate(impl):
+    x = torch.tensor([-1.5, -0.25, 0.75, 1.25], dtype=F64)
+    got = impl.numerical_gradient(lambda t: (t**2).sum(), x)
+    expect_close(got, 2 * x, what="numerical_gradient of sum(x ** 2) with the default eps", rtol=0, atol=1e-7,
+                 hint="default eps=1e-6 with central differences is exact for a quadratic up to rounding")
+
+
+@numerical_gradient
+def test_numerical_gradient_leaves_x_unchanged(impl):
+    x = randn(3, 4, seed=82) / 3
+    before = x.clone()
+    got = impl.numerical_gradient(lambda t: (t**3).sum(), x)
+    expect_equal(
+        x, before, what="x after numerical_gradient (bit for bit)",
+        hint="nudging x in place and undoing it with -= eps does not restore it exactly (rounding): perturb a copy",
+    )
+    expect_close(got, 3 * before**2, what="numerical_gradient of sum(x ** 3)", rtol=1e-6, atol=1e-7)
+
+
+@numerical_gradient
+def test_numerical_gradient_accepts_f_returning_a_float(impl):
+    x = torch.tensor([[0.5, -1.0], [2.0, 0.25]], dtype=F64)
+    got = impl.numerical_gradient(lambda t: float((t**2).sum()), x)
+    expect_close(got, 2 * x, what="numerical_gradient of f returning a Python float", rtol=1e-6, atol=1e-7,
+                 hint="f may return a float or a 0-dim tensor: float(f(...)) handles both")
+
+
+# ------------------------------------------------------------------------------------------ demo
+
+
+@demo
+def test_demo_hand_gradients_agree_with_autograd_and_train(impl):
+    from demos.autograd import main
+
+    result = main(impl.module, quick=True)
+    expect(isinstance(result, dict), f"the demo should return a dict of headline numbers, got {type(result).__name__}")
+    expect(result["max_abs_diff"] < 1e-10,
+           f"in the demo, mlp_backward differs from autograd by up to {result['max_abs_diff']:.2e} (float64)",
+           "run the demo (python -m exercises.autograd) and look at which parameter disagrees")
+    expect(result["numerical_max_abs_diff"] < 1e-6,
+           f"in the demo, central differences and mlp_backward disagree by {result['numerical_max_abs_diff']:.2e}")
+    expect(result["loss_after"] < result["loss_before"],
+           f"SGD with the hand gradients did not lower the test loss ({result['loss_before']:.4f} -> "
+           f"{result['loss_after']:.4f})", "the update is param -= lr * grad: check the gradients' signs")
