@@ -45,6 +45,9 @@ def _cuda_available() -> bool:
 
 def _first_failure(output: str) -> str:
     for line in output.splitlines():
+        if "AssertionError: [" in line:
+            return line.strip()[:160]
+    for line in output.splitlines():
         if "AssertionError" in line or "Error:" in line or line.startswith("E "):
             return line.strip()[:160]
     return ""

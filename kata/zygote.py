@@ -27,6 +27,21 @@ import kata.grading_plugin  # noqa: F401
 import kata.plugin  # noqa: F401
 
 
+def _warm_up() -> None:
+    """Pay torch's lazy first-use imports once here rather than in every forked child."""
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
+                                torch.nn.LazyLinear(3))
+    optimizer = torch.optim.Adam(model.parameters())
+    loss = torch.nn.functional.cross_entropy(model(torch.randn(4, 1, 5, 5)), torch.tensor([0, 1, 2, 0]))
+    loss.backward()
+    optimizer.step()
+    torch.testing.assert_close(torch.zeros(1), torch.zeros(1))
+    torch.manual_seed(0)
+
+
+_warm_up()
+
+
 def _vm_size() -> int:
     with open("/proc/self/status") as f:
         for line in f:
