@@ -1,0 +1,136 @@
+"""Topic 5 - self-attention and the Transformer block: queries, keys and values, masks, heads, pre-LN.
+
+Masks are boolean with ``True`` meaning "may attend" (the ``F.scaled_dot_product_attention``
+convention). Careful: ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` use the
+opposite convention for a boolean ``attn_mask``/``src_mask`` (``True`` = NOT allowed).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def scaled_dot_product_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention of every query over every key: ``softmax(q k^T / sqrt(d)) v``.
+
+    Args:
+        q: queries ``(..., Tq, d)``.
+        k: keys ``(..., Tk, d)`` (same ``d`` as the queries).
+        v: values ``(..., Tk, dv)``.
+        mask: optional bool tensor broadcastable to ``(..., Tq, Tk)``; ``True`` = this query may
+            attend to this key, ``False`` = it may not.
+
+    Returns:
+        ``(output, weights)``: ``output (..., Tq, dv)`` and ``weights (..., Tq, Tk)``, both in the
+        dtype of ``q``. Each row of ``weights`` sums to 1 over the keys and is exactly 0 where the
+        mask is False. A query whose whole row is masked gets all-zero weights and a zero output,
+        never NaN (and no NaN in the gradient either).
+
+    Pitfalls: dividing by ``d`` instead of ``sqrt(d)`` (the softmax flattens as ``d`` grows, while
+    no scaling at all saturates it); softmax over the queries axis instead of the keys axis;
+    masking after the softmax (the rows no longer sum to 1) or with the mask inverted; ``-inf``
+    everywhere in a row gives ``0/0 = NaN``.
+    """
+    raise NotImplementedError("attention.scaled_dot_product_attention: q k^T / sqrt(d), mask, softmax over keys, @ v")
+
+
+def causal_mask(seq_len: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The mask of a decoder: position ``i`` may attend to positions ``0..i`` only.
+
+    Args:
+        seq_len: the sequence length ``T``.
+        device: where to create the mask (default: the CPU).
+
+    Returns:
+        a bool tensor ``(T, T)`` on ``device``, True on and below the diagonal.
+
+    Pitfall: the upper triangle (attending to the future) or a strict lower triangle (a token may
+    not even see itself, so the first row is fully masked).
+    """
+    raise NotImplementedError("attention.causal_mask: a (T, T) bool mask, True on and below the diagonal")
+
+
+def sinusoidal_positional_encoding(seq_len: int, d_model: int) -> torch.Tensor:
+    """The fixed positional encoding of "Attention Is All You Need".
+
+    ``PE[p, 2i] = sin(p / 10000^(2i/d_model))`` and ``PE[p, 2i+1] = cos(p / 10000^(2i/d_model))``.
+
+    Args:
+        seq_len: number of positions ``T``.
+        d_model: width of the encoding; must be even (sin and cos come in pairs).
+
+    Returns:
+        a float32 tensor ``(seq_len, d_model)``.
+
+    Raises:
+        ValueError: ``d_model`` is odd (the message names it).
+
+    Pitfalls: sin and cos swapped; the exponent off by a factor of 2 (``2i`` is the even column
+    index itself, so the frequency of column pair ``i`` uses ``2i/d_model``, not ``i/d_model`` nor
+    ``4i/d_model``).
+    """
+    raise NotImplementedError("attention.sinusoidal_positional_encoding: sin on even columns, cos on odd ones")
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """Multi-head self-attention: ``n_heads`` attentions of width ``d_head = d_model / n_heads``.
+
+    Submodules ``q_proj``, ``k_proj``, ``v_proj`` and ``out_proj``, each
+    ``nn.Linear(d_model, d_model, bias=bias)``. Head ``h`` uses features
+    ``h*d_head:(h+1)*d_head`` of the projections (the ``nn.MultiheadAttention`` layout).
+
+    ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` is bool (True = may
+    attend), ``(T, T)`` or broadcastable to ``(B, n_heads, T, T)``.
+
+    Raises:
+        ValueError: ``d_model`` is not divisible by ``n_heads`` (the message names both).
+
+    Pitfalls: scaling by ``sqrt(d_model)`` instead of ``sqrt(d_head)``; splitting the heads with a
+    bare ``view(B, n_heads, T, d_head)`` (no transpose: tokens and features get mixed up); merging
+    them back in the wrong order.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, bias: bool = True):
+        super().__init__()
+        raise NotImplementedError("attention.MultiHeadSelfAttention: check d_model % n_heads, make the 4 projections")
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Self-attention of ``x (B, T, d_model)`` -> ``(B, T, d_model)``; see the class docstring."""
+        raise NotImplementedError("attention.MultiHeadSelfAttention: project, split heads, attend, merge, out_proj")
+
+
+class TransformerBlock(nn.Module):
+    """A pre-LayerNorm Transformer (encoder) block.
+
+    ``x = x + dropout(attn(norm1(x), mask))`` then ``x = x + dropout(ff(norm2(x)))``, with
+    submodules ``attn`` (``MultiHeadSelfAttention(d_model, n_heads)``), ``norm1`` and ``norm2``
+    (``nn.LayerNorm(d_model)``) and ``ff = nn.Sequential(nn.Linear(d_model, d_ff), nn.GELU(),
+    nn.Linear(d_ff, d_model))``. With dropout 0 (or in eval mode) it computes exactly what
+    ``nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout, activation="gelu",
+    batch_first=True, norm_first=True)`` computes with the same weights.
+
+    ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` as for
+    ``MultiHeadSelfAttention`` (True = may attend; ``causal_mask(T)`` makes a decoder block).
+
+    Pitfall: post-LN (``x = norm1(x + attn(x))``, the original 2017 layout) is a different
+    function; pre-LN normalises only the input of each branch and keeps the residual path clean.
+    """
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0):
+        super().__init__()
+        raise NotImplementedError("attention.TransformerBlock: attn, norm1, norm2, ff (Linear, GELU, Linear), dropout")
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """One block on ``x (B, T, d_model)`` -> ``(B, T, d_model)``; see the class docstring."""
+        raise NotImplementedError("attention.TransformerBlock: pre-LN, x + dropout(attn(norm1(x))), then the ff branch")
+
+
+if __name__ == "__main__":  # python -m solutions.attention: the concept at work, with real numbers
+    from demos import run
+
+    run("attention")

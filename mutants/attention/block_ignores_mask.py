@@ -1,0 +1,9 @@
+"""Pitfall: the block does not pass the mask on to attn, so causality is broken (attention.TransformerBlock)."""
+
+from solutions.attention import *  # noqa: F403
+from solutions.attention import TransformerBlock as _Reference
+
+
+class TransformerBlock(_Reference):
+    def forward(self, x, mask=None):
+        return super().forward(x)

@@ -1,0 +1,9 @@
+"""Pitfall: the causal mask keeps the upper triangle, so tokens attend to the future (attention.causal_mask)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+
+
+def causal_mask(seq_len, device=None):
+    return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).triu()

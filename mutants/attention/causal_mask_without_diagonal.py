@@ -1,0 +1,9 @@
+"""Pitfall: the causal mask drops the diagonal, so a token cannot see itself (attention.causal_mask)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+
+
+def causal_mask(seq_len, device=None):
+    return torch.ones(seq_len, seq_len, dtype=torch.bool, device=device).tril(-1)

@@ -1,0 +1,17 @@
+"""Pitfall: the exponent uses the pair index i / d_model, half what it should be
+(attention.sinusoidal_positional_encoding)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+
+
+def sinusoidal_positional_encoding(seq_len, d_model):
+    if d_model % 2:
+        raise ValueError(f"d_model={d_model} must be even")
+    i = torch.arange(d_model // 2)
+    angle = torch.arange(seq_len).unsqueeze(1) / 10000 ** (i / d_model)
+    pe = torch.zeros(seq_len, d_model)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)
+    return pe

@@ -1,0 +1,12 @@
+"""Pitfall: ReLU instead of GELU in the feed-forward (attention.TransformerBlock)."""
+
+from torch import nn
+
+from solutions.attention import *  # noqa: F403
+from solutions.attention import TransformerBlock as _Reference
+
+
+class TransformerBlock(_Reference):
+    def __init__(self, d_model, n_heads, d_ff, dropout=0.0):
+        super().__init__(d_model, n_heads, d_ff, dropout)
+        self.ff[1] = nn.ReLU()

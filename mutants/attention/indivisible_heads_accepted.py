@@ -1,0 +1,16 @@
+"""Pitfall: d_model not divisible by n_heads is silently accepted (attention.MultiHeadSelfAttention)."""
+
+from torch import nn
+
+from solutions.attention import *  # noqa: F403
+from solutions.attention import MultiHeadSelfAttention as _Reference
+
+
+class MultiHeadSelfAttention(_Reference):
+    def __init__(self, d_model, n_heads, bias=True):
+        nn.Module.__init__(self)
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)

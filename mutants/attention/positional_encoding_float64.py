@@ -1,0 +1,10 @@
+"""Pitfall: the positional encoding comes back as float64, not float32 (attention.sinusoidal_positional_encoding)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+from solutions.attention import sinusoidal_positional_encoding as _reference
+
+
+def sinusoidal_positional_encoding(seq_len, d_model):
+    return _reference(seq_len, d_model).to(torch.float64)

@@ -1,0 +1,12 @@
+"""Pitfall: the residual adds norm1(x) instead of the raw x (attention.TransformerBlock)."""
+
+from solutions.attention import *  # noqa: F403
+from solutions.attention import TransformerBlock as _Reference
+
+
+class TransformerBlock(_Reference):
+    def forward(self, x, mask=None):
+        h = self.norm1(x)
+        x = h + self.dropout(self.attn(h, mask))
+        h = self.norm2(x)
+        return h + self.dropout(self.ff(h))

@@ -1,0 +1,15 @@
+"""Pitfall: the scores are not scaled at all (attention.scaled_dot_product_attention)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+
+
+def scaled_dot_product_attention(q, k, v, mask=None):
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    weights = torch.softmax(scores, dim=-1)
+    if mask is not None:
+        weights = weights.masked_fill(~mask, 0.0)
+    return weights @ v, weights
