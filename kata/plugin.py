@@ -188,8 +188,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         if ex is None:
             continue
         state = outcomes.get(item.nodeid, ("not run", None))[0]
-        if state == "skipped":
-            cuda_skipped += bool(item.get_closest_marker("cuda"))
+        needs_missing_cuda = item.get_closest_marker("cuda") is not None and not torch.cuda.is_available()
+        if state == "skipped" or (state == "not run" and needs_missing_cuda):
+            cuda_skipped += needs_missing_cuda
             continue
         per_topic[ex.topic][1] += 1
         if state == "passed":
