@@ -1,0 +1,140 @@
+"""Topic 7 - LoRA: low-rank adaptation of a frozen model.
+
+Fine-tuning every weight of a big model costs a full copy of its parameters (and their optimiser
+state) per task. LoRA freezes the pretrained weight ``W`` of a linear layer and learns a low-rank
+update beside it, ``delta_W = B @ A * (alpha / r)`` with ``A`` of shape ``(r, in)`` and ``B`` of
+shape ``(out, r)``, ``r`` much smaller than ``in`` and ``out``:
+
+    y = x @ W.T + b + (dropout(x) @ A.T @ B.T) * alpha / r
+
+``B`` starts at zero, so the adapted model starts out computing exactly what the pretrained one
+did; ``A`` starts random, so the gradient of ``B`` is not zero and training can move. After
+training, ``delta_W`` folds into ``W`` ("merge") and the deployed layer costs nothing extra.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+class LoRALinear(nn.Module):
+    """A frozen ``nn.Linear`` plus a trainable low-rank update ``B @ A * (alpha / r)``.
+
+    Args:
+        base: the pretrained ``nn.Linear`` (``in_features -> out_features``); it is frozen
+            (``requires_grad=False`` on its weight and bias) and kept as the layer's base.
+        r: the rank of the update, an int ``>= 1``.
+        alpha: the update's scale numerator: ``scaling = alpha / r``.
+        dropout: probability of the dropout applied to the input of the LoRA path only, and
+            only in train mode (``nn.Dropout``); the base path never sees it.
+
+    Attributes:
+        lora_A: ``nn.Parameter`` of shape ``(r, in_features)``, Kaiming-uniform with
+            ``a=sqrt(5)`` like ``nn.Linear`` weights (values within ``+-1/sqrt(in_features)``).
+        lora_B: ``nn.Parameter`` of shape ``(out_features, r)``, zeros.
+            Both take the dtype and device of ``base.weight``.
+        scaling: ``alpha / r``.
+        merged: True while the update is folded into ``base.weight``.
+
+    Raises:
+        TypeError: ``base`` is not an ``nn.Linear`` (the message names its type).
+        ValueError: ``r < 1`` (the message names ``r``).
+
+    Pitfalls: a random ``lora_B`` changes the model's output before any training; scaling by
+    ``r / alpha`` instead of ``alpha / r``; a base left trainable is full fine-tuning in disguise;
+    dropout on the base path, or in eval mode, corrupts the pretrained computation.
+    """
+
+    def __init__(self, base: nn.Linear, r: int = 8, alpha: float = 16.0, dropout: float = 0.0):
+        super().__init__()
+        raise NotImplementedError("lora.LoRALinear: frozen base; lora_A Kaiming-uniform, lora_B zeros; alpha / r")
+
+    def delta_weight(self) -> torch.Tensor:
+        """The update ``lora_B @ lora_A * scaling``, shape ``(out_features, in_features)``."""
+        raise NotImplementedError("lora.LoRALinear.delta_weight: lora_B @ lora_A, scaled")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` of shape ``(..., in_features)`` -> ``(..., out_features)``.
+
+        Unmerged: ``base(x) + (dropout(x) @ lora_A.T @ lora_B.T) * scaling``; merged: ``base(x)``
+        (the update already lives in ``base.weight``; adding it again would count it twice).
+        """
+        raise NotImplementedError("lora.LoRALinear.forward: base(x) + scaled low-rank term (dropout on its input only)")
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """Fold ``lora_B @ lora_A * scaling`` into ``base.weight`` in place; no-op when merged."""
+        raise NotImplementedError("lora.LoRALinear.merge: fold the scaled update into base.weight, once")
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """Take the update back out of ``base.weight``; no-op when not merged."""
+        raise NotImplementedError("lora.LoRALinear.unmerge: take the update back out, only if merged")
+
+
+def apply_lora(
+    model: nn.Module,
+    target_modules: Iterable[str] = ("q_proj", "v_proj"),
+    r: int = 8,
+    alpha: float = 16.0,
+    dropout: float = 0.0,
+) -> nn.Module:
+    """Wrap, in place, every ``nn.Linear`` of ``model`` whose attribute name is in ``target_modules``.
+
+    A layer at the path ``blocks.0.attn.q_proj`` has the attribute name ``q_proj`` (the last part
+    of its path); it matches ``"q_proj"``, and ``q_proj_extra`` or ``my_q_proj`` do not. Every
+    other parameter of the model is frozen, so only the ``lora_A`` / ``lora_B`` of the new
+    ``LoRALinear`` layers (with the given ``r``, ``alpha``, ``dropout``) train.
+
+    Returns:
+        ``model`` itself.
+
+    Raises:
+        ValueError: no ``nn.Linear`` matched (the message names ``target_modules``); the model
+            is left unchanged.
+
+    Pitfall: matching by substring of the full path (``"q_proj" in "blocks.0.q_proj_extra"``)
+    adapts layers nobody asked for.
+    """
+    raise NotImplementedError("lora.apply_lora: match attribute names exactly, wrap with setattr, freeze the rest")
+
+
+def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Only the LoRA parameters of ``model``: ``{path: tensor}`` for every key containing ``lora_``.
+
+    This is the adapter: a few kilobytes to ship per task, beside one shared frozen base model.
+
+    Pitfall: saving ``model.state_dict()`` stores the whole model again for every adapter.
+    """
+    raise NotImplementedError("lora.lora_state_dict: keep only the keys containing 'lora_'")
+
+
+def load_lora_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """Copy an adapter saved by ``lora_state_dict`` into ``model`` (already ``apply_lora``'d), in place.
+
+    Raises:
+        KeyError: a LoRA parameter of ``model`` is missing from ``state_dict``, or ``state_dict``
+            holds a key that is not a LoRA parameter of ``model`` (the message names the key).
+    """
+    raise NotImplementedError("lora.load_lora_state_dict: check missing and unexpected keys, then copy")
+
+
+@torch.no_grad()
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Replace, in place, every ``LoRALinear`` of ``model`` by a plain ``nn.Linear`` with the merged weight.
+
+    The new layer computes what the adapted one did (``W + B @ A * alpha / r``, same bias, dtype
+    and device) with zero overhead at inference. A layer that is already merged is not merged
+    twice. Returns ``model``; if ``model`` itself is a ``LoRALinear``, returns its merged base.
+    """
+    raise NotImplementedError("lora.merge_lora: merge each LoRALinear and put its base back in its place")
+
+
+if __name__ == "__main__":  # python -m solutions.lora: the concept at work, with real numbers
+    from demos import run
+
+    run("lora")

@@ -1,0 +1,26 @@
+"""Pitfall: merge and unmerge ignore `merged`, so merging twice adds the update twice (lora.LoRALinear)."""
+
+import types
+
+import torch
+
+import solutions.lora as _solution
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear as _LoRALinear
+
+
+class LoRALinear(_LoRALinear):
+    @torch.no_grad()
+    def merge(self):
+        self.base.weight += self.delta_weight()
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self):
+        self.base.weight -= self.delta_weight()
+        self.merged = False
+
+
+# apply_lora as in the solution, but building this module's LoRALinear
+_apply = _solution.apply_lora
+apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)

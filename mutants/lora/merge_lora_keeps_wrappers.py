@@ -1,0 +1,14 @@
+"""Pitfall: merge_lora merges each layer but leaves the LoRALinear wrappers in the model (lora.merge_lora)."""
+
+import torch
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear
+
+
+@torch.no_grad()
+def merge_lora(model):
+    for module in model.modules():
+        if isinstance(module, LoRALinear):
+            module.merge()
+    return model

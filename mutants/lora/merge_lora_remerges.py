@@ -1,0 +1,26 @@
+"""Pitfall: merge_lora adds the update even to layers already merged (lora.merge_lora)."""
+
+import torch
+from torch import nn
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear
+
+
+@torch.no_grad()
+def merge_lora(model):
+    found = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, LoRALinear)
+    ]
+    for parent, name, child in found:
+        base = child.base
+        merged = nn.Linear(base.in_features, base.out_features, bias=base.bias is not None,
+                           dtype=base.weight.dtype, device=base.weight.device)
+        merged.weight.copy_(base.weight + child.delta_weight())
+        if base.bias is not None:
+            merged.bias.copy_(base.bias)
+        setattr(parent, name, merged)
+    return model

@@ -1,0 +1,20 @@
+"""Pitfall: apply_lora wraps the targets but leaves the rest of the model trainable (lora.apply_lora)."""
+
+from torch import nn
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear
+
+
+def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
+    found = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if name in target_modules and isinstance(child, nn.Linear)
+    ]
+    if not found:
+        raise ValueError(f"nothing matched target_modules={tuple(target_modules)}")
+    for parent, name, child in found:
+        setattr(parent, name, LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+    return model
