@@ -1,0 +1,15 @@
+"""Pitfall: predict restores with model.train(was_training), which pushes the top-level flag onto
+every submodule and loses mixed modes (inference.predict)."""
+
+import torch
+
+from solutions.inference import *  # noqa: F403
+
+
+def predict(model, x):
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train(was_training)
+    return out

@@ -1,0 +1,13 @@
+"""Pitfall: predict calls model.train() afterwards, flipping modules that were in eval (inference.predict)."""
+
+import torch
+
+from solutions.inference import *  # noqa: F403
+
+
+def predict(model, x):
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    model.train()
+    return out
