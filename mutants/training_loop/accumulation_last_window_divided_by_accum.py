@@ -1,0 +1,24 @@
+"""Pitfall (training_loop.train_with_accumulation):
+the final partial window is averaged over accum_steps, not over its micro-batches.
+"""
+
+from solutions.training_loop import *  # noqa: F403
+
+
+def train_with_accumulation(model, loader, loss_fn, optimizer, accum_steps, device="cpu"):
+    model.train()
+    n_batches = len(loader)
+    total_loss, n_samples = 0.0, 0
+    optimizer.zero_grad()
+    for i, (inputs, targets) in enumerate(loader):
+        window_start = i - i % accum_steps
+        window_size = min(accum_steps, n_batches - window_start)
+        inputs, targets = inputs.to(device), targets.to(device)
+        loss = loss_fn(model(inputs), targets)
+        (loss / accum_steps).backward()
+        total_loss += loss.item() * len(targets)
+        n_samples += len(targets)
+        if i + 1 == window_start + window_size:
+            optimizer.step()
+            optimizer.zero_grad()
+    return total_loss / n_samples

@@ -1,0 +1,18 @@
+"""Pitfall: evaluate leaves the model in eval mode (training_loop.evaluate)."""
+
+import torch
+
+from solutions.training_loop import *  # noqa: F403
+
+
+def evaluate(model, loader, loss_fn, device="cpu"):
+    model.eval()
+    total_loss, n_correct, n_samples = 0.0, 0, 0
+    with torch.no_grad():
+        for inputs, targets in loader:
+            inputs, targets = inputs.to(device), targets.to(device)
+            logits = model(inputs)
+            total_loss += loss_fn(logits, targets).item() * len(targets)
+            n_correct += (logits.argmax(dim=1) == targets).sum().item()
+            n_samples += len(targets)
+    return total_loss / n_samples, n_correct / n_samples

@@ -1,0 +1,17 @@
+"""Pitfall: optimizer.step() before loss.backward() (training_loop.train_one_epoch)."""
+
+from solutions.training_loop import *  # noqa: F403
+
+
+def train_one_epoch(model, loader, loss_fn, optimizer, device="cpu"):
+    model.train()
+    total_loss, n_samples = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        optimizer.step()
+        loss.backward()
+        total_loss += loss.item() * len(targets)
+        n_samples += len(targets)
+    return total_loss / n_samples
