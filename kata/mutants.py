@@ -32,7 +32,9 @@ def _run_one(topic: str, path: Path) -> tuple[str, int, float, str]:
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q",
              "--tb=line", "-p", "no:randomly"],
-            cwd=manifest.ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            cwd=manifest.ROOT, capture_output=True, text=True,
+            # mutants run side by side, one per CPU: one torch thread each avoids oversubscription
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"},
         )
         return f"{topic}/{path.stem}", proc.returncode, time.perf_counter() - start, proc.stdout + proc.stderr
 
