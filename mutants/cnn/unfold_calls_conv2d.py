@@ -1,0 +1,9 @@
+"""Pitfall: conv2d_unfold simply calls F.conv2d, which the exercise forbids (cnn.conv2d_unfold)."""
+
+import torch.nn.functional as F
+
+from solutions.cnn import *  # noqa: F403
+
+
+def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+    return F.conv2d(x, weight, bias, stride=stride, padding=padding)

@@ -1,0 +1,8 @@
+"""Pitfall: the filters are used through `.data`, so no gradient reaches the weight (cnn.conv2d_unfold)."""
+
+from solutions import cnn as _cnn
+from solutions.cnn import *  # noqa: F403
+
+
+def conv2d_unfold(x, weight, bias=None, stride=1, padding=0):
+    return _cnn.conv2d_unfold(x, weight.data, bias, stride, padding)
