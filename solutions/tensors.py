@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+
+import numpy as np
 import torch
+from torch import nn
 
 
 def pick_device(preferred: str | None = None) -> torch.device:
@@ -38,3 +42,102 @@ def pick_device(preferred: str | None = None) -> torch.device:
     if not available:
         raise ValueError(f"device {preferred!r} is not available on this machine")
     return device
+
+
+def _is_namedtuple(obj: object) -> bool:
+    return isinstance(obj, tuple) and hasattr(obj, "_fields")
+
+
+def move_to(obj, device, *, dtype: torch.dtype | None = None, non_blocking: bool = False):
+    """Move every tensor inside ``obj`` (nested dicts, lists, tuples, namedtuples) to ``device``.
+
+    Args:
+        obj: a tensor, or a container of containers of ... tensors and other values (a batch).
+        device: where the tensors should go (``"cuda"``, ``torch.device("cpu")``, ...).
+        dtype: when given, floating-point tensors are cast to it; integer and bool tensors
+            (labels, masks, token ids) keep their dtype.
+        non_blocking: passed on to ``Tensor.to``; an asynchronous copy when the source is in
+            pinned (page-locked) host memory.
+
+    Returns:
+        a new structure of the same shape and container types: a tuple stays a tuple, a
+        namedtuple stays that namedtuple, an ``OrderedDict`` stays one (a dict subclass keeps its
+        type where it can be rebuilt). Leaves that are not tensors come back as the very same
+        objects. ``obj`` itself is not modified.
+
+    Pitfalls: rebuilding tuples as lists; ``tuple(...)`` on a namedtuple (its fields are gone);
+    casting the labels to float16 too; dropping or copying the non-tensor leaves; writing the moved
+    tensors back into the caller's dict; moving only the top level of a nested batch.
+    """
+
+    def go(x):
+        return move_to(x, device, dtype=dtype, non_blocking=non_blocking)
+
+    if isinstance(obj, torch.Tensor):
+        if dtype is not None and obj.is_floating_point():
+            return obj.to(device=device, dtype=dtype, non_blocking=non_blocking)
+        return obj.to(device=device, non_blocking=non_blocking)
+    if isinstance(obj, dict):
+        out = copy.copy(obj)  # same type (OrderedDict, defaultdict, ...), a new object
+        for key, value in obj.items():
+            out[key] = go(value)
+        return out
+    if _is_namedtuple(obj):
+        return type(obj)(*(go(x) for x in obj))  # a namedtuple takes its fields as arguments
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(go(x) for x in obj)
+    return obj  # a string, number, None, ndarray, ...: handed back untouched
+
+
+def to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A NumPy copy of ``t``'s values, whatever the tensor's state.
+
+    Args:
+        t: any tensor: one that requires grad, one on a GPU, one in bfloat16 or float16.
+
+    Returns:
+        an ``np.ndarray`` of the same shape. bfloat16 comes back as float32 (NumPy has no
+        bfloat16); every other dtype keeps its NumPy equivalent (float16 stays float16).
+
+    Pitfall: ``t.numpy()`` raises on a tensor that requires grad (detach it from the graph first)
+    and on a CUDA tensor (copy it to the host first).
+    """
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.numpy()
+
+
+def tensor_nbytes(t: torch.Tensor) -> int:
+    """The bytes the tensor's elements take: ``numel * element_size`` (a Python int).
+
+    float32 is 4 bytes an element, bfloat16/float16 2, int64 8, bool and int8/uint8 1.
+
+    Pitfall: ``numel()`` counts elements, not bytes: a float32 model is 4x its parameter count.
+    """
+    return t.numel() * t.element_size()
+
+
+def module_nbytes(module: nn.Module, *, include_buffers: bool = True) -> int:
+    """The bytes of a module's parameters, plus its buffers when ``include_buffers``.
+
+    Shared (tied) parameters, such as an embedding reused as the output layer, count once.
+    Buffers are the non-trained state: BatchNorm's ``running_mean``/``running_var`` and its int64
+    ``num_batches_tracked``.
+
+    Returns:
+        a Python int.
+
+    Pitfalls: counting elements instead of bytes; counting a tied weight once per module that
+    uses it (``state_dict()`` lists it under every name); forgetting the buffers.
+    """
+    tensors = list(module.parameters())  # parameters() yields each Parameter object once
+    if include_buffers:
+        tensors += list(module.buffers())
+    return sum(tensor_nbytes(t) for t in tensors)
+
+
+if __name__ == "__main__":  # python -m solutions.tensors: the concept at work, with real numbers
+    from demos import run
+
+    run("tensors")

@@ -1,0 +1,7 @@
+"""Pitfall: bfloat16 is handed to NumPy as is, and NumPy has no bfloat16 (tensors.to_numpy)."""
+
+from solutions.tensors import *  # noqa: F403
+
+
+def to_numpy(t):
+    return t.detach().cpu().numpy()

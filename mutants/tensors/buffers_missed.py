@@ -1,0 +1,7 @@
+"""Pitfall: buffers (BatchNorm running statistics) are left out of module_nbytes (tensors.module_nbytes)."""
+
+from solutions.tensors import *  # noqa: F403
+
+
+def module_nbytes(module, *, include_buffers=True):
+    return sum(p.numel() * p.element_size() for p in module.parameters())

@@ -1,0 +1,12 @@
+"""Pitfall: every half-precision tensor is upcast to float32, float16 included (tensors.to_numpy)."""
+
+import torch
+
+from solutions.tensors import *  # noqa: F403
+
+
+def to_numpy(t):
+    t = t.detach().cpu()
+    if t.dtype in (torch.bfloat16, torch.float16):
+        t = t.float()
+    return t.numpy()

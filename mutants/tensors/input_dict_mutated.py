@@ -1,0 +1,24 @@
+"""Pitfall: the moved tensors are written back into the caller's dict and list (tensors.move_to)."""
+
+import torch
+
+from solutions.tensors import *  # noqa: F403
+
+
+def move_to(obj, device, *, dtype=None, non_blocking=False):
+    if isinstance(obj, torch.Tensor):
+        if dtype is not None and obj.is_floating_point():
+            return obj.to(device=device, dtype=dtype, non_blocking=non_blocking)
+        return obj.to(device=device, non_blocking=non_blocking)
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            obj[k] = move_to(v, device, dtype=dtype, non_blocking=non_blocking)
+        return obj
+    if isinstance(obj, list):
+        obj[:] = [move_to(x, device, dtype=dtype, non_blocking=non_blocking) for x in obj]
+        return obj
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(move_to(x, device, dtype=dtype, non_blocking=non_blocking) for x in obj))
+    if isinstance(obj, tuple):
+        return tuple(move_to(x, device, dtype=dtype, non_blocking=non_blocking) for x in obj)
+    return obj

@@ -1,0 +1,7 @@
+"""Pitfall: tensor_nbytes counts elements (numel) instead of bytes (tensors.tensor_nbytes)."""
+
+from solutions.tensors import *  # noqa: F403
+
+
+def tensor_nbytes(t):
+    return t.numel()

@@ -1,0 +1,12 @@
+"""Pitfall: t.cpu().numpy() without detach(), which fails on a tensor that requires grad (tensors.to_numpy)."""
+
+import torch
+
+from solutions.tensors import *  # noqa: F403
+
+
+def to_numpy(t):
+    t = t.cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.numpy()
