@@ -1,0 +1,37 @@
+"""Pitfall: only torch's RNG is saved; Python random and NumPy are not restored (production.save_checkpoint)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from solutions.production import *  # noqa: F403
+
+
+def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
+    path = Path(path)
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "step": step,
+        "extra": extra,
+        "torch_rng": torch.get_rng_state(),
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent)
+    os.close(fd)
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path, model, optimizer=None, *, scheduler=None, map_location="cpu"):
+    ckpt = torch.load(path, map_location=map_location)
+    model.load_state_dict(ckpt["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    if scheduler is not None and ckpt["scheduler"] is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    return {"epoch": ckpt["epoch"], "step": ckpt["step"], "extra": ckpt["extra"]}

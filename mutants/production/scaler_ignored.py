@@ -1,0 +1,15 @@
+"""Pitfall: the GradScaler is ignored, so inf gradients are applied (production.amp_train_step)."""
+
+import torch
+
+from solutions.production import *  # noqa: F403
+
+
+def amp_train_step(model, inputs, targets, loss_fn, optimizer, scaler=None, *, device_type="cpu",
+                   dtype=torch.bfloat16):
+    optimizer.zero_grad()
+    with torch.autocast(device_type=device_type, dtype=dtype):
+        loss = loss_fn(model(inputs), targets)
+    loss.backward()
+    optimizer.step()
+    return loss.item()

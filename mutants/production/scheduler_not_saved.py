@@ -1,0 +1,8 @@
+"""Pitfall: the scheduler state is left out, so the LR schedule restarts (production.save_checkpoint)."""
+
+from solutions import production as _solution
+from solutions.production import *  # noqa: F403
+
+
+def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
+    _solution.save_checkpoint(path, model, optimizer, scheduler=None, epoch=epoch, step=step, extra=extra)
