@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -56,6 +57,10 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         path = manifest.ROOT / "exercises"
     config.stash[_IMPL_DIR] = path
+    # The tests use tiny tensors, where a second intra-op thread costs more in hand-offs than it
+    # saves (and on a shared machine it can make a test tens of times slower). KATA_TORCH_THREADS
+    # overrides this.
+    torch.set_num_threads(int(os.environ.get("KATA_TORCH_THREADS", "1")))
     config.stash[_OUTCOMES] = {}
     config.stash[_ITEMS] = []
 
