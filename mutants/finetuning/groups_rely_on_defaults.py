@@ -1,0 +1,14 @@
+"""Pitfall: groups without their own lr/weight_decay fall back on the defaults (finetuning.trainable_param_groups)."""
+
+from solutions import finetuning as _sol
+from solutions.finetuning import *  # noqa: F403
+
+
+def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
+    groups = _sol.trainable_param_groups(model, head_lr, backbone_lr, weight_decay)
+    for g in groups:  # "the optimizer's lr and weight_decay are the backbone's anyway"
+        if g["lr"] == backbone_lr:
+            del g["lr"]
+        if g["weight_decay"] == weight_decay:
+            del g["weight_decay"]
+    return groups

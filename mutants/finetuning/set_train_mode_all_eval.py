@@ -1,0 +1,7 @@
+"""Pitfall: the whole model in eval mode, head and Dropout included (finetuning.set_train_mode)."""
+
+from solutions.finetuning import *  # noqa: F403
+
+
+def set_train_mode(model):
+    return model.eval()
