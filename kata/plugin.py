@@ -183,6 +183,8 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    if config.option.collectonly:
+        return
     items = config.stash.get(_ITEMS, [])
     outcomes = config.stash.get(_OUTCOMES, {})
     per_topic: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # passed, graded

@@ -78,7 +78,7 @@ def test_progress_summary_names_the_next_exercise_and_its_first_hint():
 
 def test_tests_run_in_curriculum_order():
     proc = _pytest("--solutions", "--collect-only", "-q", "tests/test_production.py", "tests/test_tensors.py")
-    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    ids = [line for line in proc.stdout.splitlines() if line.startswith("tests/") and "::" in line]
     topics = [line.split("::")[0] for line in ids]
     assert topics.index("tests/test_tensors.py") < topics.index("tests/test_production.py")
     assert topics == sorted(topics, key=lambda p: manifest.topic_names().index(p[len("tests/test_"):-3]))
