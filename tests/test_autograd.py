@@ -232,6 +232,18 @@ def test_relu_backward_is_zero_at_exactly_zero(impl):
 
 
 @relu_backward
+def test_relu_backward_leaves_its_inputs_unchanged(impl):
+    x = torch.tensor([[1.0, -2.0, 0.0], [-0.5, 3.0, -4.0]], dtype=F64)
+    grad_out = torch.tensor([[5.0, 6.0, -7.0], [8.0, -9.0, 10.0]], dtype=F64)
+    before_x, before_grad_out = x.clone(), grad_out.clone()
+    impl.relu_backward(x, grad_out)
+    hint = ("build a new tensor (grad_out * mask, torch.where, masked_fill without the _): zeroing grad_out or "
+            "clamping x in place changes tensors the caller still uses, e.g. a residual branch's gradient")
+    expect_equal(x, before_x, what="x after relu_backward", hint=hint)
+    expect_equal(grad_out, before_grad_out, what="grad_out after relu_backward", hint=hint)
+
+
+@relu_backward
 def test_relu_backward_keeps_shape_and_dtype(impl):
     x, grad_out = randn(2, 3, 4, seed=32, dtype=torch.float32), randn(2, 3, 4, seed=33, dtype=torch.float32)
     expect_close(
@@ -438,17 +450,25 @@ def test_mlp_backward_matches_autograd(impl, device):
 def test_mlp_backward_computes_by_hand_without_autograd(impl):
     x, targets, params = mlp_case(62)
     ref = autograd_mlp(x, targets, params)
+    by_hand = (
+        "compute the gradients by hand with your backward functions; do not call .backward(), "
+        "torch.autograd.grad or torch.func.grad (the inputs do not even require grad)"
+    )
+    recorded = []  # tensors autograd saves for a backward pass: none, when nothing requires grad
+
+    def pack(t):
+        recorded.append(tuple(t.shape))
+        return t
+
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             grads = call_mlp(impl, x, targets, params)
     except NotImplementedError:
         raise
     except RuntimeError as err:
-        fail(
-            f"mlp_backward failed under torch.inference_mode(), where autograd records nothing: {err}",
-            "compute the gradients by hand with your backward functions; do not call .backward() or "
-            "torch.autograd.grad (the inputs do not even require grad)",
-        )
+        fail(f"mlp_backward failed under torch.inference_mode(), where autograd records nothing: {err}", by_hand)
+    expect(not recorded, f"mlp_backward recorded an autograd graph (it saved {len(recorded)} tensors for a backward "
+                         "pass): the gradients came from autograd, not from the hand-written backward pass", by_hand)
     for name in ("w2", "b2", "w1", "b1"):
         expect_close(grads[name], ref[name], what=f'grads["{name}"] under inference_mode', **EXACT, hint=MLP_HINT)
 
