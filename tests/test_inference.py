@@ -192,6 +192,9 @@ def test_predict_result_has_no_graph(impl):
     expect(all(p.grad is None for p in model.parameters()), "predict left .grad on the model's parameters")
     expect_ran_without_grad(log, "predict")
     expect_ran_in_eval(log, "predict")
+    expect(torch.is_grad_enabled(), "after predict autograd is switched off for the caller's code",
+           "switch autograd off only around the forward passes, with a context manager (with torch.no_grad(): "
+           "or with torch.inference_mode():), not with torch.set_grad_enabled(False)")
 
 
 @predict
@@ -331,12 +334,18 @@ def test_mc_dropout_leaves_batchnorm_statistics_untouched(impl):
 
 
 @mc_dropout_predict
-def test_mc_dropout_batchnorm_uses_running_statistics(impl):
-    model = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2)).to(F64)
+@pytest.mark.parametrize("norm", ["BatchNorm1d", "BatchNorm2d"])
+def test_mc_dropout_batchnorm_uses_running_statistics(impl, norm):
+    if norm == "BatchNorm1d":
+        model = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2)).to(F64)
+        x = torch.randn(8, 6, dtype=F64)
+    else:
+        model = nn.Sequential(nn.Conv2d(1, 5, 3, padding=1), nn.BatchNorm2d(5), nn.Tanh(), nn.Flatten(),
+                              nn.Linear(5 * 3 * 3, 2)).to(F64)
+        x = torch.randn(8, 1, 3, 3, dtype=F64)
     with torch.no_grad():
         model[1].running_mean.uniform_(-1.0, 1.0)
         model[1].running_var.uniform_(0.5, 2.0)
-    x = torch.randn(8, 6, dtype=F64)
     expected = eval_reference(model, x)
     mean, std = expect_pair(impl.mc_dropout_predict(model, x, n_samples=3), (8, 2), "mc_dropout_predict")
     expect_close(
@@ -345,6 +354,23 @@ def test_mc_dropout_batchnorm_uses_running_statistics(impl):
         "the batch's: only the dropout modules go to training mode",
     )
     expect_close(std, torch.zeros(8, 2, dtype=F64), what="std of a model without dropout", rtol=0, atol=1e-10)
+
+
+@mc_dropout_predict
+@pytest.mark.parametrize("kind", ["Dropout1d", "Dropout2d", "AlphaDropout"])
+def test_mc_dropout_samples_every_kind_of_dropout(impl, kind):
+    shape = (4, 3) if kind == "Dropout1d" else (4, 3, 1)  # (C, L) per sample for Dropout1d, (C, H, W) otherwise
+    model = nn.Sequential(nn.Linear(6, 12), nn.Unflatten(1, shape), getattr(nn, kind)(0.5), nn.Flatten(),
+                          nn.Linear(12, 3)).to(F64)
+    log = ModeLog(model)
+    mean, std = expect_pair(impl.mc_dropout_predict(model, torch.randn(6, 6, dtype=F64), n_samples=20),
+                            (6, 3), "mc_dropout_predict")
+    expect(("2", kind, False) not in {call[:3] for call in log.calls},
+           f"during mc_dropout_predict the {kind} module ran in eval mode",
+           f"every dropout module samples masks in MC dropout, {kind} too: they all derive from "
+           "nn.modules.dropout._DropoutNd, not from nn.Dropout")
+    expect((std > 1e-6).all(), f"the outputs behind an {kind} have no spread over the passes",
+           f"switch every dropout module to training mode, {kind} included")
 
 
 @mc_dropout_predict
@@ -361,6 +387,9 @@ def test_mc_dropout_records_no_graph(impl):
             "run the passes under torch.no_grad() or torch.inference_mode()",
         )
     expect_ran_without_grad(log, "mc_dropout_predict")
+    expect(torch.is_grad_enabled(), "after mc_dropout_predict autograd is switched off for the caller's code",
+           "switch autograd off only around the forward passes, with a context manager (with torch.no_grad(): "
+           "or with torch.inference_mode():), not with torch.set_grad_enabled(False)")
 
 
 @mc_dropout_predict
@@ -413,7 +442,8 @@ def test_mc_dropout_on_cuda(impl):
 
 
 def bn_net() -> nn.Sequential:
-    """Conv -> BatchNorm2d -> ... -> BatchNorm1d -> ReLU -> Dropout -> Linear, float64, stale statistics.
+    """Conv -> BatchNorm2d -> ... -> BatchNorm1d -> ReLU -> Dropout -> Linear, float64, stale statistics,
+    BatchNorm weights and biases away from their initial 1 and 0.
 
     Dropout only after the last BatchNorm, so the statistics do not depend on dropout masks."""
     model = nn.Sequential(
@@ -421,6 +451,10 @@ def bn_net() -> nn.Sequential:
         nn.Linear(3 * 4 * 4, 8), nn.BatchNorm1d(8, momentum=0.3), nn.ReLU(), nn.Dropout(0.5), nn.Linear(8, 2),
     ).to(F64)
     stale(model, mean=5.0, var=100.0, count=1000)
+    with torch.no_grad():  # learned affine parameters, which the statistics pass must not touch
+        for module in (model[1], model[5]):
+            module.weight.uniform_(0.5, 1.5)
+            module.bias.uniform_(-0.5, 0.5)
     return model
 
 
@@ -562,6 +596,18 @@ def test_update_bn_stats_records_no_graph(impl):
     expect(result is None, f"update_bn_stats should return None, got {type(result)}")
     expect_ran_without_grad(log, "update_bn_stats")
     expect(all(p.grad is None for p in model.parameters()), "update_bn_stats left .grad on the model's parameters")
+
+
+@update_bn_stats
+def test_update_bn_stats_leaves_the_parameters_alone(impl):
+    model = bn_net()
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    impl.update_bn_stats(model, image_loader())
+    for name, p in model.named_parameters():
+        expect_equal(p.detach(), before[name], what=f"parameter {name} after update_bn_stats",
+                     hint="only the running statistics are recomputed: reset_running_stats() resets running_mean, "
+                     "running_var and num_batches_tracked, while reset_parameters() also wipes BatchNorm's learned "
+                     "weight and bias")
 
 
 @update_bn_stats

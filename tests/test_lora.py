@@ -261,6 +261,18 @@ def test_lora_linear_freezes_the_base(impl):
 
 
 @lora_linear
+def test_lora_linear_registers_the_base_as_a_submodule(impl):
+    base = _linear(7, 5)
+    layer = impl.LoRALinear(base, r=2)
+    params = list(layer.parameters())
+    for name, p in (("base.weight", base.weight), ("base.bias", base.bias)):
+        expect(any(q is p for q in params),
+               f"{name} of the wrapped nn.Linear is not among LoRALinear(base).parameters()",
+               "assign the base as a submodule (self.base = base) so that .to(device), state_dict() and "
+               "parameters() see its frozen weights")
+
+
+@lora_linear
 def test_lora_linear_gradients_reach_only_the_lora_factors(impl):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -353,6 +365,29 @@ def test_lora_linear_dropout_drops_the_lora_input_in_train_mode(impl):
     expect(0 < int(dropped.sum()) < x.numel(),
            f"in train mode with dropout=0.5, {int(dropped.sum())} of {x.numel()} LoRA inputs were dropped",
            "is the dropout active in train mode, and is p passed on?")
+
+
+@lora_linear
+def test_lora_linear_dropout_acts_on_the_input_not_on_the_low_rank_term(impl):
+    n_in, n_out = 5, 8  # r = in = alpha: scaling 1; A square and invertible, B of full column rank
+    base = _linear(n_in, n_out)
+    layer = impl.LoRALinear(base, r=n_in, alpha=float(n_in), dropout=0.5)
+    A = _x(n_in, n_in, seed=5) + 3 * torch.eye(n_in, dtype=F64)
+    B = _x(n_out, n_in, seed=6)
+    with torch.no_grad():
+        layer.lora_A.copy_(A)
+        layer.lora_B.copy_(B)
+    layer.train()
+    x = _x(40, n_in) + 3.0
+    term = (layer(x) - base(x)).detach()  # (40, out) = dropout(x) @ (B @ A).T if dropout acts on x
+    dropped_x = torch.linalg.lstsq(B @ A, term.T).solution.T  # (40, in): the input the LoRA path saw
+    dropped = dropped_x.abs() < 1e-6
+    kept = (dropped_x - 2 * x).abs() < 1e-6
+    expect(bool((dropped | kept).all()),
+           "in train mode the LoRA term is not dropout(x) @ A.T @ B.T: solving it for the input of the LoRA "
+           "path does not give x with some entries zeroed and the others doubled (dropout=0.5)",
+           "apply the dropout to x, the input of the LoRA path, before lora_A: not to x @ A.T, nor to the "
+           "low-rank term or the output")
 
 
 @lora_linear
@@ -500,6 +535,35 @@ def test_apply_lora_matches_the_attribute_name_not_a_substring(impl):
                "'q_proj' in 'blocks.0.q_proj_extra' is True for a substring test")
 
 
+class _OddNames(nn.Module):
+    """A target name worn by a module that is not an nn.Linear."""
+
+    def __init__(self, d: int = 4):
+        super().__init__()
+        self.q_proj = nn.Sequential(nn.Linear(d, d), nn.Tanh())  # named q_proj, but not an nn.Linear
+        self.v_proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        return self.v_proj(self.q_proj(x))
+
+
+@apply_lora_ex
+def test_apply_lora_wraps_only_linear_layers(impl):
+    model = _OddNames().to(F64)
+    hint = ("only an nn.Linear whose attribute name is a target is wrapped: check isinstance(child, nn.Linear) "
+            "as well as the name")
+    error = None
+    try:
+        impl.apply_lora(model, target_modules=("q_proj", "v_proj"), r=2)
+    except TypeError as err:  # e.g. LoRALinear refusing the nn.Sequential it was wrongly handed
+        error = err
+    expect(error is None, f"apply_lora raised TypeError on a model whose q_proj is an nn.Sequential, not an "
+           f"nn.Linear: {error}", hint)
+    expect(isinstance(model.v_proj, impl.LoRALinear), f"v_proj is {type(model.v_proj).__name__}, not LoRALinear")
+    expect(type(model.q_proj) is nn.Sequential,
+           f"q_proj, an nn.Sequential, became {type(model.q_proj).__name__}", hint)
+
+
 @apply_lora_ex
 def test_apply_lora_freezes_everything_but_the_lora_factors(impl):
     model = impl.apply_lora(_net(), r=2)
@@ -608,6 +672,16 @@ def test_lora_state_dict_holds_only_the_lora_parameters(impl):
 
 
 @lora_state_dict_ex
+def test_lora_state_dict_leaves_out_other_trainable_parameters(impl):
+    _, adapted = _adapted_net(impl)
+    adapted.head.requires_grad_(True)  # a task head trained beside the adapters
+    sd = impl.lora_state_dict(adapted)
+    extra = [k for k in sd if "lora_" not in k]
+    expect(not extra, f"lora_state_dict holds {extra} once the head is trainable too",
+           "select the LoRA parameters by name (keys containing 'lora_'), not by requires_grad")
+
+
+@lora_state_dict_ex
 def test_lora_state_dict_round_trips_into_a_fresh_adapted_model(impl):
     pretrained, adapted = _adapted_net(impl)
     adapted.eval()
@@ -654,6 +728,25 @@ def test_load_lora_state_dict_raises_on_an_unexpected_key(impl, kind):
         impl.load_lora_state_dict(target, sd)
 
 
+@lora_state_dict_ex
+def test_load_lora_state_dict_does_not_skip_factors_of_another_shape(impl):
+    sd = {k: torch.randn_like(v) for k, v in impl.lora_state_dict(impl.apply_lora(_net(), r=4)).items()}
+    target = impl.apply_lora(_net(), r=2, alpha=3.0)
+    try:
+        impl.load_lora_state_dict(target, sd)
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001 - refusing a rank-4 adapter for a rank-2 model, in any words, is right
+        return
+    now = {k: v.detach() for k, v in target.named_parameters() if k in sd}
+    skipped = [k for k in sd if k not in now or now[k].shape != sd[k].shape or not torch.equal(now[k], sd[k])]
+    expect(not skipped,
+           f"load_lora_state_dict of a rank-4 adapter into a rank-2 model raised nothing and left {skipped[:2]} "
+           "as they were",
+           "a factor whose shape does not fit must not be skipped silently: copy_ / load_state_dict raise "
+           "on a shape mismatch, let them")
+
+
 # ----------------------------------------------------------------------------------------------
 # merge_lora
 
@@ -662,14 +755,15 @@ def test_load_lora_state_dict_raises_on_an_unexpected_key(impl, kind):
 def test_merge_lora_leaves_plain_linear_layers(impl):
     _, adapted = _adapted_net(impl)
     got = impl.merge_lora(adapted)
-    expect(got is adapted, "merge_lora should return the model it was given (it works in place)")
-    left = list(_lora_layers(impl, adapted))
+    expect(isinstance(got, nn.Module), f"merge_lora returned {type(got).__name__}, expected the merged model",
+           "replace the layers in the model (setattr on the parents) and return the model")
+    left = list(_lora_layers(impl, got))
     expect(not left, f"LoRALinear layers left after merge_lora: {left}", "replace each one in its parent (setattr)")
-    modules = dict(adapted.named_modules())
+    modules = dict(got.named_modules())
     for path in TARGET_PATHS:
         expect(isinstance(modules.get(path), nn.Linear), f"{path} is {type(modules.get(path)).__name__} after "
                "merge_lora, expected a plain nn.Linear")
-    extra = [k for k in adapted.state_dict() if "lora_" in k]
+    extra = [k for k in got.state_dict() if "lora_" in k]
     expect(not extra, f"the merged model still holds LoRA parameters: {extra[:3]}")
 
 
@@ -689,12 +783,33 @@ def test_merge_lora_weight_is_base_plus_scaled_update(impl):
     pretrained, adapted = _adapted_net(impl)
     layer = _lora_layers(impl, adapted)["blocks.1.q_proj"]
     A, B = layer.lora_A.detach().clone(), layer.lora_B.detach().clone()
-    impl.merge_lora(adapted)
-    merged = adapted.blocks[1].q_proj
+    merged = impl.merge_lora(adapted).blocks[1].q_proj
     old = pretrained.blocks[1].q_proj
     expect_close(merged.weight.detach(), old.weight.detach() + (B @ A) * (3.0 / 2), what="merged q_proj.weight",
                  rtol=1e-12, atol=1e-12, hint="W + lora_B @ lora_A * (alpha / r)")
     expect_close(merged.bias.detach(), old.bias.detach(), what="merged q_proj.bias", rtol=0, atol=0)
+
+
+class _NoBias(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_proj = nn.Linear(5, 4, bias=False)
+
+    def forward(self, x):
+        return self.q_proj(x)
+
+
+@merge_lora_ex
+def test_merge_lora_keeps_a_layer_without_bias_bias_free(impl):
+    torch.manual_seed(0)
+    model = impl.apply_lora(_NoBias().to(F64), target_modules=("q_proj",), r=2)
+    _train_lora(model.q_proj)
+    x = _x(3, 5)
+    expected = model(x).detach()
+    merged = impl.merge_lora(model)
+    expect_close(merged(x), expected, what="output of a bias-free layer after merge_lora", rtol=1e-10, atol=1e-10,
+                 hint="a base without bias stays without one: build the plain layer with bias=base.bias is not None "
+                 "(or reuse the merged base itself), or a fresh nn.Linear's random bias slips in")
 
 
 @merge_lora_ex
@@ -704,8 +819,8 @@ def test_merge_lora_does_not_merge_an_already_merged_layer_twice(impl):
     x = _x(4, 5)
     expected = adapted(x).detach()
     _lora_layers(impl, adapted)["blocks.0.v_proj"].merge()
-    impl.merge_lora(adapted)
-    expect_close(adapted(x), expected, what="output of merge_lora after one layer was already merged",
+    merged = impl.merge_lora(adapted)
+    expect_close(merged(x), expected, what="output of merge_lora after one layer was already merged",
                  rtol=1e-10, atol=1e-10, hint="a layer whose `merged` is True already carries its update")
 
 
@@ -718,8 +833,8 @@ def test_apply_and_merge_lora_on_cuda(impl):
         expect_device(layer.lora_A, "cuda", f"{path}.lora_A after model.cuda()")
     x = _x(4, 5).cuda()
     expected = adapted(x).detach()
-    impl.merge_lora(adapted)
-    expect_close(adapted(x), expected, what="CUDA model output after merge_lora", rtol=1e-10, atol=1e-10)
+    merged = impl.merge_lora(adapted)
+    expect_close(merged(x), expected, what="CUDA model output after merge_lora", rtol=1e-10, atol=1e-10)
     fresh = impl.apply_lora(pretrained.cuda(), r=2, alpha=3.0)
     for path, layer in _lora_layers(impl, fresh).items():
         expect_device(layer.lora_B, "cuda", f"{path}.lora_B of apply_lora on a CUDA model",

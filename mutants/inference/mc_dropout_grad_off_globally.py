@@ -1,0 +1,22 @@
+"""Pitfall: MC dropout switches autograd off with torch.set_grad_enabled(False) and never back on
+(inference.mc_dropout_predict)."""
+
+import torch
+from torch.nn.modules.dropout import _DropoutNd
+
+from solutions.inference import *  # noqa: F403
+from solutions.inference import _restore_training_flags, _training_flags
+
+
+def mc_dropout_predict(model, x, n_samples=20):
+    torch.set_grad_enabled(False)
+    flags = _training_flags(model)
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, _DropoutNd):
+            module.train()
+    try:
+        samples = torch.stack([model(x) for _ in range(n_samples)])
+    finally:
+        _restore_training_flags(flags)
+    return samples.mean(dim=0), samples.std(dim=0)

@@ -1,0 +1,20 @@
+"""Pitfall: apply_lora wraps every module named like a target, nn.Linear or not (lora.apply_lora)."""
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear
+
+
+def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
+    found = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if name in target_modules
+    ]
+    if not found:
+        raise ValueError(f"nothing matched target_modules={tuple(target_modules)}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for parent, name, child in found:
+        setattr(parent, name, LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+    return model

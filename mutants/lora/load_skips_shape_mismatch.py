@@ -1,0 +1,20 @@
+"""Pitfall: load_lora_state_dict silently skips factors whose shape does not fit the model
+(lora.load_lora_state_dict)."""
+
+import torch
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import lora_state_dict
+
+
+def load_lora_state_dict(model, state_dict):
+    expected = lora_state_dict(model).keys()
+    missing = sorted(expected - state_dict.keys())
+    unexpected = sorted(state_dict.keys() - expected)
+    if missing or unexpected:
+        raise KeyError(f"adapter does not fit the model: missing keys {missing}, unexpected keys {unexpected}")
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for key, value in state_dict.items():
+            if params[key].shape == value.shape:
+                params[key].copy_(value)

@@ -1,0 +1,27 @@
+"""Pitfall: merge_lora builds every plain nn.Linear with a bias, so a bias-free layer gets a random
+one (lora.merge_lora)."""
+
+import torch
+from torch import nn
+
+from solutions.lora import *  # noqa: F403
+from solutions.lora import LoRALinear
+
+
+@torch.no_grad()
+def merge_lora(model):
+    found = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, LoRALinear)
+    ]
+    for parent, name, child in found:
+        child.merge()
+        base = child.base
+        plain = nn.Linear(base.in_features, base.out_features, dtype=base.weight.dtype, device=base.weight.device)
+        plain.weight.copy_(base.weight)
+        if base.bias is not None:
+            plain.bias.copy_(base.bias)
+        setattr(parent, name, plain)
+    return model
