@@ -122,8 +122,8 @@ def collect(template: Path, topics: list[str]) -> dict[str, list[dict]]:
 class Worker:
     """One kata.zygote process: imports torch once, forks a capped child per job."""
 
-    def __init__(self, threads: int):
-        env = {**_env(), "OMP_NUM_THREADS": str(threads)}
+    def __init__(self, threads: int, env: dict[str, str] | None = None):
+        env = {**(env if env is not None else _env()), "OMP_NUM_THREADS": str(threads)}
         self.proc = subprocess.Popen([sys.executable, "-m", "kata.zygote"], cwd=ROOT, env=env, text=True,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         if not self.proc.stdout.readline():
@@ -145,11 +145,12 @@ class Worker:
 class WorkerPool:
     """`jobs` workers shared by the grading threads; a worker that died is replaced."""
 
-    def __init__(self, jobs: int):
+    def __init__(self, jobs: int, env: dict[str, str] | None = None):
         self.threads = max(1, (os.cpu_count() or 1) // jobs)
+        self.env = env
         self.idle: queue.Queue[Worker] = queue.Queue()
         for _ in range(jobs):
-            self.idle.put(Worker(self.threads))
+            self.idle.put(Worker(self.threads, env))
 
     @contextlib.contextmanager
     def worker(self):
@@ -157,7 +158,7 @@ class WorkerPool:
         try:
             yield w
         except RuntimeError:
-            w = Worker(self.threads)
+            w = Worker(self.threads, self.env)
             raise
         finally:
             self.idle.put(w)

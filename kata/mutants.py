@@ -2,7 +2,8 @@
 
 mutants/<topic>/<pitfall>.py is a deliberately wrong `<topic>` module (usually the solution with
 one exercise replaced by a plausible mistake). Each runs against tests/test_<topic>.py in its
-own process, from a temporary folder through `--impl-dir`; a mutant that passes every test
+own process (forked from a worker that imported torch once), from a temporary folder through
+`--impl-dir`; a mutant that passes every test
 "survives", and the run fails. Every pitfall listed in kata/curriculum.toml needs its mutant file,
 and every mutant file needs its line there.
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,22 +21,25 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from kata import manifest
+from kata.grade import WorkerPool
 
 MUTANTS = manifest.ROOT / "mutants"
 
 
-def _run_one(topic: str, path: Path) -> tuple[str, int, float, str]:
+def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple[str, int, float, str]:
     with tempfile.TemporaryDirectory(prefix=f"mutant-{path.stem}-") as tmp:
         shutil.copy(path, Path(tmp) / f"{topic}.py")
+        log = Path(tmp) / "log.txt"
+        job = {
+            "sandbox": str(manifest.ROOT),
+            "args": [f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line", "-p", "no:cacheprovider"],
+            "env": env, "log": str(log), "memory_mb": 16384, "timeout": 600, "drop_paths": [],
+        }
         start = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "pytest", f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q",
-             "--tb=line", "-p", "no:randomly"],
-            cwd=manifest.ROOT, capture_output=True, text=True,
-            # mutants run side by side, one per CPU: one torch thread each avoids oversubscription
-            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1"},
-        )
-        return f"{topic}/{path.stem}", proc.returncode, time.perf_counter() - start, proc.stdout + proc.stderr
+        with pool.worker() as worker:
+            reply = worker.run(job)
+        output = log.read_text(errors="replace") if log.is_file() else ""
+        return f"{topic}/{path.stem}", reply["returncode"], time.perf_counter() - start, output
 
 
 def _cuda_available() -> bool:
@@ -73,8 +76,15 @@ def main(argv: list[str]) -> int:
         runnable = listed.keys() if cuda else t.pitfalls.keys()
         jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
-    with ThreadPoolExecutor(workers) as pool:
-        results = list(pool.map(lambda job: _run_one(*job), jobs))
+    # Each mutant runs in a process forked from a worker that imported torch once (kata.zygote):
+    # its own process, without paying the imports again. One torch thread per process.
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    pool = WorkerPool(workers, env)
+    try:
+        with ThreadPoolExecutor(workers) as threads:
+            results = list(threads.map(lambda job: _run_one(*job, pool, env), jobs))
+    finally:
+        pool.close()
     rejected = 0
     for name, rc, secs, out in results:
         if rc == 1:
