@@ -485,6 +485,20 @@ def test_mlp_backward_leaves_its_inputs_unchanged(impl):
 
 
 @mlp_backward
+def test_mlp_backward_blocks_the_gradient_where_the_pre_activation_is_exactly_zero(impl):
+    x, targets, params = mlp_case(65)
+    params["w1"][2] = 0.0  # hidden unit 2: z1 = 0 * x + 0 = 0 exactly, for every sample
+    params["b1"][2] = 0.0
+    grads = call_mlp(impl, x, targets, params)
+    ref = autograd_mlp(x, targets, params)  # relu'(0) = 0: unit 2 gets no gradient at all
+    hint = ("the ReLU mask is z1 > 0: where the pre-activation is exactly 0 the gradient is blocked, as in "
+            "PyTorch (z1 >= 0 lets it through)")
+    for name in ("w1", "b1"):
+        expect_close(grads[name], ref[name], what=f'grads["{name}"] with a hidden unit whose z1 is exactly 0',
+                     **EXACT, hint=hint)
+
+
+@mlp_backward
 def test_mlp_backward_is_finite_for_large_logits(impl):
     x, targets, params = mlp_case(64, logit_scale=1e4)
     grads = call_mlp(impl, x, targets, params)

@@ -1,0 +1,9 @@
+"""Pitfall: the device argument is ignored, the mask is always built on the CPU (attention.causal_mask)."""
+
+import torch
+
+from solutions.attention import *  # noqa: F403
+
+
+def causal_mask(seq_len, device=None):
+    return torch.ones(seq_len, seq_len, dtype=torch.bool).tril()
