@@ -186,6 +186,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
             "-p", "kata.grading_plugin", f"--kata-results={results_file}",
             f"--kata-forbid={ROOT / 'solutions'}", f"--kata-forbid={ROOT / 'mutants'}",
             f"--timeout={args.test_timeout}", "-q", "--tb=short", "-p", "no:cacheprovider",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning",  # plugins come preloaded by the worker
         ]
         log_file = Path(tmp) / "log.txt"
         job = {"sandbox": str(sandbox), "args": args_, "env": {**_env(), "KATA_GRADE_NONCE": nonce},

@@ -32,7 +32,8 @@ def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> t
         log = Path(tmp) / "log.txt"
         job = {
             "sandbox": str(manifest.ROOT),
-            "args": [f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line", "-p", "no:cacheprovider"],
+            "args": [f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line", "-p", "no:cacheprovider",
+                     "-W", "ignore::pytest.PytestAssertRewriteWarning"],
             "env": env, "log": str(log), "memory_mb": 16384, "timeout": 600, "drop_paths": [],
         }
         start = time.perf_counter()
