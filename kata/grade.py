@@ -184,7 +184,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
         args_ = [
             f"tests/test_{topic}.py", CANARY, f"--impl-dir={impl}",
             "-p", "kata.grading_plugin", f"--kata-results={results_file}",
-            f"--kata-forbid={ROOT / 'solutions'}", f"--kata-forbid={ROOT / 'mutants'}",
+            f"--kata-forbid={ROOT / 'solutions'}", f"--kata-forbid={ROOT / 'mutants'}", f"--kata-readonly={ROOT}",
             f"--timeout={args.test_timeout}", "-q", "--tb=short", "-p", "no:cacheprovider",
             "-W", "ignore::pytest.PytestAssertRewriteWarning",  # plugins come preloaded by the worker
         ]

@@ -4,7 +4,8 @@
 Before any submission code is imported it:
 - takes the run's nonce out of the environment (results without it are not trusted),
 - installs an audit hook that refuses to open, list or import the grading repository's
-  solutions/ and mutants/, and refuses to start other programs,
+  solutions/ and mutants/, to write anywhere in the grading repository, and to start other
+  programs or signal other processes,
 - keeps references to the assertion helpers, so a submission that replaces them is caught.
 After the run it writes every test's outcome, the canary outcomes and any tampering it saw.
 The canaries (canary/test_canary.py in the sandbox) must fail; if one passes, an assertion
@@ -43,14 +44,31 @@ class _State:
     results_path: Path | None = None
     nonce = ""
     forbidden_dirs: tuple[str, ...] = ()
+    readonly_dirs: tuple[str, ...] = ()
     blocked: list[str] = []
     outcomes: dict[str, dict] = {}
 
 
+def _inside(path: str, dirs: tuple[str, ...]) -> bool:
+    return any(path == d or path.startswith(d + os.sep) for d in dirs)
+
+
+def _writes(event: str, args: tuple) -> bool:
+    if event != "open" or len(args) < 3:
+        return event in ("os.remove", "os.rename", "os.rmdir", "os.truncate", "shutil.rmtree", "os.mkdir")
+    mode, flags = args[1], args[2]
+    if isinstance(mode, str):
+        return any(c in mode for c in "wax+")
+    return bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
+
+
 def _audit(event: str, args: tuple) -> None:
-    if event in ("open", "os.listdir", "os.scandir") and args and isinstance(args[0], (str, bytes, os.PathLike)):
+    if args and isinstance(args[0], (str, bytes, os.PathLike)) and event in (
+        "open", "os.listdir", "os.scandir", "os.remove", "os.rename", "os.rmdir", "os.truncate", "shutil.rmtree",
+        "os.mkdir",
+    ):
         path = os.path.realpath(os.fsdecode(args[0]))
-        if any(path == d or path.startswith(d + os.sep) for d in _State.forbidden_dirs):
+        if _inside(path, _State.forbidden_dirs) or (_writes(event, args) and _inside(path, _State.readonly_dirs)):
             _State.blocked.append(f"{event} {path}")
             raise PermissionError(f"grading: {path} is off limits to a submission")
     elif event == "import" and args and str(args[0]).split(".")[0] in ("solutions", "mutants"):
@@ -65,6 +83,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--kata-results", metavar="FILE", help="(grading) write outcomes to FILE")
     parser.addoption("--kata-forbid", action="append", default=[], metavar="DIR",
                      help="(grading) a folder the submission may not read")
+    parser.addoption("--kata-readonly", action="append", default=[], metavar="DIR",
+                     help="(grading) a folder the submission may not write to")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -75,6 +95,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _State.results_path = Path(path)
     _State.nonce = os.environ.pop("KATA_GRADE_NONCE", "")
     _State.forbidden_dirs = tuple(os.path.realpath(d) for d in config.getoption("--kata-forbid"))
+    _State.readonly_dirs = tuple(os.path.realpath(d) for d in config.getoption("--kata-readonly"))
     sys.addaudithook(_audit)
 
 

@@ -30,6 +30,7 @@ CLASS = {
     ),
     "edits_tests": SOLVED + "\nopen('tests/test_tensors.py', 'a').write('\\n# edited\\n')\n",
     "reads_solutions": f"exec(open({str(ROOT / 'solutions' / 'tensors.py')!r}).read())\n",
+    "writes_repo": SOLVED + f"\nopen({str(ROOT / 'tests' / 'test_tensors.py')!r}, 'a').write('# edited')\n",
 }
 
 
@@ -95,6 +96,13 @@ def test_memory_hog_is_capped_and_reported(graded):
     assert float(rows["hogs_memory"]["tensors"]) < 100.0
     results = json.loads((out / "hogs_memory" / "results.json").read_text())
     assert any("ran out of memory" in t["output"] for t in results["tests"])
+
+
+def test_the_grading_repository_cannot_be_written_by_a_submission(graded):
+    out, rows, _ = graded
+    assert float(rows["writes_repo"]["tensors"]) == 0.0
+    assert "off limits" in (out / "writes_repo" / "logs" / "tensors.txt").read_text()
+    assert "# edited" not in (ROOT / "tests" / "test_tensors.py").read_text()
 
 
 def test_solutions_cannot_be_read_by_a_submission(graded):
