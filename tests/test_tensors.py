@@ -31,6 +31,7 @@ def _fake_availability(monkeypatch, *, cuda: bool, mps: bool) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if cuda else 0)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    monkeypatch.setattr(torch.mps, "is_available", lambda: mps)  # the same question, asked another way
 
 
 def _expect_device_result(got, kind: str, situation: str) -> None:
@@ -78,6 +79,13 @@ def test_pick_device_unavailable_cuda_raises(impl, monkeypatch):
     _fake_availability(monkeypatch, cuda=False, mps=True)
     with expect_raises(ValueError, "pick_device('cuda') without CUDA", names="cuda"):
         impl.pick_device("cuda")
+
+
+@pick_device
+def test_pick_device_missing_cuda_index_raises(impl, monkeypatch):
+    _fake_availability(monkeypatch, cuda=True, mps=False)  # one GPU: cuda:0 exists, cuda:1 does not
+    with expect_raises(ValueError, "pick_device('cuda:1') on a machine with one GPU", names="cuda:1"):
+        impl.pick_device("cuda:1")
 
 
 @pick_device
@@ -183,6 +191,28 @@ def test_move_to_casts_only_floating_point_tensors(impl):
 
 
 @move_to
+def test_move_to_with_dtype_still_moves_to_the_device(impl):
+    batch = _batch()
+    out = impl.move_to(batch, "meta", dtype=torch.float16)
+    hint = "cast and move in one call, t.to(device, dtype=dtype): casting alone leaves the tensor where it was"
+    expect_device(out["images"], "meta", "moved['images'] (cast to float16)", hint)
+    expect_dtype(out["images"], torch.float16, "moved['images']")
+    expect_device(out["labels"], "meta", "moved['labels'] (not cast)")
+    expect_dtype(out["labels"], torch.int64, "moved['labels']")
+
+
+@move_to
+def test_move_to_casts_half_precision_floats_too(impl):
+    batch = {"half": torch.rand(3).half(), "bf16": torch.rand(3).bfloat16(), "labels": torch.arange(3)}
+    out = impl.move_to(batch, "cpu", dtype=torch.float32)
+    hint = "every floating-point dtype is cast, float16 and bfloat16 included: test t.is_floating_point()"
+    expect_dtype(out["half"], torch.float32, "moved['half'] (float16 input)", hint)
+    expect_dtype(out["bf16"], torch.float32, "moved['bf16'] (bfloat16 input)", hint)
+    expect_dtype(out["labels"], torch.int64, "moved['labels'] (class indices)")
+    expect_equal(out["bf16"], batch["bf16"].float(), what="moved['bf16']")
+
+
+@move_to
 def test_move_to_returns_non_tensor_leaves_unchanged(impl):
     leaves = {"name": "digits", "count": 3, "scale": 0.5, "none": None, "array": np.arange(3), "obj": Opaque()}
     batch = {"x": torch.rand(2), **leaves, "inside": [leaves["array"], leaves["obj"]]}
@@ -274,6 +304,16 @@ def test_to_numpy_keeps_other_dtypes(impl):
         expect(np.array_equal(got, t.numpy()), f"values differ for {t.dtype}")
 
 
+@to_numpy
+def test_to_numpy_zero_dim_tensor_gives_an_ndarray(impl):
+    t = torch.tensor(2.5, requires_grad=True) * 2  # a scalar loss, say
+    got = _to_numpy(impl, t, "a 0-d tensor that requires grad", "detach() first, then .numpy()")
+    expect(isinstance(got, np.ndarray), f"a 0-d tensor should give a 0-d np.ndarray, got {type(got).__name__} {got!r}",
+           ".item() gives a Python number, not an array: use .numpy() for every shape")
+    expect(got.shape == () and got.dtype == np.float32 and got == 5.0,
+           f"expected a 0-d float32 array holding 5.0, got shape {got.shape}, {got.dtype}, {got!r}")
+
+
 # ---------------------------------------------------------------- tensor_nbytes
 
 
@@ -338,6 +378,31 @@ def test_module_nbytes_counts_buffers(impl):
            "buffers live in memory too: module.buffers() (and they count only when include_buffers)")
     got = impl.module_nbytes(bn, include_buffers=False)
     expect(got == 32, f"BatchNorm1d(4) without buffers is its weight and bias: 32 bytes, got {got}")
+
+
+@module_nbytes
+def test_module_nbytes_counts_frozen_parameters(impl):
+    layer = nn.Linear(3, 4)
+    layer.weight.requires_grad_(False)  # frozen, as in fine-tuning: still in memory
+    got = impl.module_nbytes(layer)
+    expect(got == 64, f"nn.Linear(3, 4) with a frozen weight still takes (12 + 4) x 4 = 64 bytes, got {got}",
+           "memory is memory: count every parameter, whether or not it requires grad")
+
+
+@module_nbytes
+def test_module_nbytes_counts_non_persistent_buffers(impl):
+    class Masked(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.proj = nn.Linear(2, 2)  # 6 floats: 24 bytes
+            self.register_buffer("mask", torch.ones(4, 4), persistent=False)  # 64 bytes, not in state_dict()
+
+    got = impl.module_nbytes(Masked())
+    expect(got == 88, f"a Linear(2, 2) (24 bytes) and a non-persistent (4, 4) float32 buffer (64 bytes) take 88 "
+           f"bytes, got {got}",
+           "state_dict() leaves out non-persistent buffers; module.buffers() lists every buffer")
+    got = impl.module_nbytes(Masked(), include_buffers=False)
+    expect(got == 24, f"without buffers only the Linear's 24 bytes count, got {got}")
 
 
 @module_nbytes

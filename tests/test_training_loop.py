@@ -544,6 +544,19 @@ def test_evaluate_builds_no_autograd_graph(impl):
 
 
 @evaluate
+def test_evaluate_leaves_autograd_switched_on(impl):
+    model = make_model()
+    impl.evaluate(model, make_batches([4, 3]), nn.CrossEntropyLoss())
+    expect(
+        torch.is_grad_enabled() and not torch.is_inference_mode_enabled(),
+        "after evaluate autograd is switched off for the whole program: the training that follows builds no "
+        "graph, and its backward() fails",
+        "use torch.no_grad() (or torch.inference_mode()) as a context manager, `with ...:`, so it ends with the "
+        "block; torch.set_grad_enabled(False) called on its own stays in force",
+    )
+
+
+@evaluate
 def test_evaluate_leaves_batchnorm_statistics_untouched(impl):
     model = bn_model_with_stats()
     model.train()
@@ -738,6 +751,21 @@ def test_train_with_accumulation_ignores_gradients_left_before_the_call(impl):
     opt = torch.optim.SGD(model.parameters(), lr=LR)
     run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 2)
     expect_trained_like(model, ref, start=start, suspects=suspects, what="with stale .grad before the call")
+
+
+@train_with_accumulation
+def test_train_with_accumulation_puts_the_model_in_train_mode(impl):
+    model, probe = probed_model()
+    model.eval()  # as evaluate() or a caller might have left it
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    run_loop(impl.train_with_accumulation, model, make_batches([3] * 4), nn.CrossEntropyLoss(), opt, 2)
+    expect(probe.calls, "the model was never called")
+    expect(
+        all(training for training, _ in probe.calls),
+        f"the model came in eval mode and a submodule saw training=False during the training passes "
+        f"({[t for t, _ in probe.calls]}): dropout stayed off and BatchNorm frozen while training",
+        "call model.train() before the first micro-batch, as in train_one_epoch",
+    )
 
 
 @train_with_accumulation
