@@ -81,6 +81,10 @@ def _main(m, *, quick: bool, save_png: str | None) -> dict:
     x_train, y_train = (t.to(dev) for t in digits("train"))
     x_test, y_test = (t.to(dev) for t in digits("test"))
     model = m.SmallCNN().to(dev)
+    model.eval()
+    with torch.no_grad():
+        model(x_train[:2])  # materialises lazy layers (an nn.LazyLinear classifier is allowed) before counting
+    model.train()
     params = sum(p.numel() for p in model.parameters())
     print(f"\n3. SmallCNN on the digits ({len(y_train)} train / {len(y_test)} test, 8x8) on {dev}: "
           f"{params:,} parameters")

@@ -515,6 +515,23 @@ def test_smallcnn_train_and_eval_modes_differ(impl):
            "train() and eval() gave the same logits: BatchNorm should behave differently in the two modes")
 
 
+@small_cnn
+def test_smallcnn_is_not_a_linear_map(impl):
+    model = impl.SmallCNN().eval()
+    g = torch.Generator().manual_seed(5)
+    a, b = torch.randn(4, 1, 8, 8, generator=g), torch.randn(4, 1, 8, 8, generator=g)
+    with torch.no_grad():
+        fa, fb, fmid = model(a), model(b), model((a + b) / 2)
+    gap = (fmid - (fa + fb) / 2).abs().max().item()
+    scale = max(fa.abs().max().item(), fb.abs().max().item())
+    expect(gap > 1e-3 * scale + 1e-6,
+           f"in eval() mode SmallCNN is an affine map of its input: f((a + b) / 2) equals (f(a) + f(b)) / 2 to "
+           f"{gap:.2g} (logits up to {scale:.2g}); a stack of convolutions, BatchNorms and average pools without "
+           "a non-linearity is just one linear classifier",
+           "each block is Conv -> BatchNorm -> ReLU -> pooling: is the ReLU (module or F.relu) applied, and its "
+           "result used?")
+
+
 @contextlib.contextmanager
 def _one_intra_op_thread():
     """Tiny convolutions on one thread: as fast as two on an idle CPU, and far faster on a busy one (threads
@@ -527,12 +544,15 @@ def _one_intra_op_thread():
         torch.set_num_threads(threads)
 
 
-def _train_and_evaluate(model, *, epochs: int, lr: float, seed: int = 0) -> float:
+def _train_until(model, *, target: float, max_epochs: int, lr: float, seed: int = 0) -> list[float]:
+    """Adam, batch size 64, seeded shuffling; held-out accuracy after every epoch, stopping once it reaches
+    `target` (the contract: it *reaches* the target within the recipe's at most 10 epochs)."""
     x_train, y_train = digits("train")
     x_test, y_test = digits("test")
     order = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    for _ in range(epochs):
+    accs: list[float] = []
+    for _ in range(max_epochs):
         model.train()
         perm = torch.randperm(len(y_train), generator=order)
         for i in range(0, len(y_train), 64):
@@ -541,21 +561,24 @@ def _train_and_evaluate(model, *, epochs: int, lr: float, seed: int = 0) -> floa
             opt.zero_grad()
             loss.backward()
             opt.step()
-    model.eval()
-    with torch.no_grad():
-        return (model(x_test).argmax(dim=1) == y_test).float().mean().item()
+        model.eval()
+        with torch.no_grad():
+            accs.append((model(x_test).argmax(dim=1) == y_test).float().mean().item())
+        if accs[-1] >= target:
+            break
+    return accs
 
 
 @small_cnn
 def test_smallcnn_learns_digits_to_95_percent(impl):
     torch.manual_seed(0)
     model = impl.SmallCNN()
-    epochs, lr = 6, 5e-3
+    max_epochs, lr = 10, 5e-3
     with _one_intra_op_thread():
-        acc = _train_and_evaluate(model, epochs=epochs, lr=lr)
-    expect(acc >= 0.95,
-           f"after {epochs} epochs of Adam (lr={lr}, batch size 64) on the digits, held-out accuracy is "
-           f"{acc:.1%}; expected at least 95%",
+        accs = _train_until(model, target=0.95, max_epochs=max_epochs, lr=lr)
+    expect(max(accs) >= 0.95,
+           f"in {len(accs)} epochs of Adam (lr={lr}, batch size 64) on the digits, held-out accuracy never reached "
+           f"95%; after each epoch: {', '.join(f'{a:.1%}' for a in accs)}",
            "Conv(3x3, padding=1) -> BatchNorm2d -> ReLU -> MaxPool2d(2), twice (a few dozen channels), then "
            "adaptive pooling to a small grid and nn.Linear: check the ReLUs are there and nothing is frozen")
 

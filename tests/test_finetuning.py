@@ -102,6 +102,19 @@ class Tied(nn.Module):
         return self.fc(self.dec(torch.relu(self.enc(x))))
 
 
+class NormMLP(nn.Module):
+    """(N, 4) -> (N, 2): a backbone with a BatchNorm1d and a layer named fc1 (not the head), and the head fc."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 8)
+        self.bn = nn.BatchNorm1d(8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.bn(self.fc1(x))))
+
+
 def trainable_names(model):
     return {name for name, p in model.named_parameters() if p.requires_grad}
 
@@ -528,6 +541,30 @@ def test_groups_no_weight_decay_on_every_kind_of_norm(impl):
 
 
 @trainable_param_groups
+def test_groups_head_lr_only_on_model_fc(impl):
+    model = NormMLP()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (lr, _) in settings.items():
+        want = 0.1 if name.startswith("fc.") else 0.01
+        expect(lr == want, f"{name} has lr={lr}, expected {want} ({'head' if want == 0.1 else 'backbone'})",
+               "the head is the module model.fc itself: compare parameters with model.fc.parameters(); a name "
+               "merely containing 'fc' (fc1, a block's fc) is part of the backbone")
+
+
+@trainable_param_groups
+def test_groups_no_weight_decay_on_batchnorm1d(impl):
+    model = NormMLP()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in {"fc1.weight", "fc.weight"} else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
+               "a BatchNorm1d is a BatchNorm too: recognise norm layers by type, all their variants "
+               "(nn.modules.batchnorm._BatchNorm covers BatchNorm1d/2d/3d)")
+
+
+@trainable_param_groups
 def test_groups_default_weight_decay_is_zero(impl):
     groups = impl.trainable_param_groups(SmallNet(), 0.1, 0.01)
     wds = [g.get("weight_decay") for g in groups if isinstance(g, dict)]
@@ -634,6 +671,39 @@ def test_set_train_mode_frozen_batchnorm_uses_running_statistics(impl):
     expect_close(got, want, what="output of a frozen backbone (no dropout) after set_train_mode", rtol=1e-6,
                  atol=1e-6, hint="a frozen BatchNorm should normalise with its running statistics, as in eval mode, "
                  "not with the batch's statistics")
+
+
+@set_train_mode
+def test_set_train_mode_batchnorm_with_one_trainable_parameter_trains(impl):
+    model = SmallNet()
+    for p in model.features.parameters():
+        p.requires_grad_(False)
+    model.features[1].bias.requires_grad_(True)  # weight frozen, bias trainable
+    model.features[3][1].weight.requires_grad_(True)  # weight trainable, bias frozen
+    before = bn_buffers(model)
+    impl.set_train_mode(model)
+    model(torch.randn(8, 3, 6, 6) * 3 + 1)
+    for name in ("features.1", "features.3.1"):
+        bn = model.get_submodule(name)
+        expect(bn.training, f"the BatchNorm {name} has a trainable parameter but was put in eval mode",
+               "only BatchNorm layers whose parameters are ALL frozen stay in eval mode: check every parameter "
+               "of the layer (weight and bias), not just one")
+        expect(not torch.equal(bn.running_mean, before[f"{name}.running_mean"]),
+               f"the partly trainable BatchNorm {name} did not update its running_mean in a training forward")
+
+
+@set_train_mode
+def test_set_train_mode_frozen_batchnorm1d_statistics_do_not_drift(impl):
+    model = NormMLP()
+    for p in [*model.fc1.parameters(), *model.bn.parameters()]:
+        p.requires_grad_(False)
+    before = bn_buffers(model)
+    impl.set_train_mode(model)
+    expect(not model.bn.training, "a frozen BatchNorm1d was left in train mode",
+           "every BatchNorm kind (1d, 2d, 3d) drifts in train mode: nn.modules.batchnorm._BatchNorm covers them all")
+    expect(model.fc.training, "the trainable head should be in train mode")
+    model(torch.randn(8, 4) * 3 + 1)
+    _expect_stats_kept(model, before, before, "a training forward of a frozen BatchNorm1d after set_train_mode")
 
 
 @set_train_mode

@@ -304,6 +304,32 @@ def test_save_renames_a_temporary_file_from_the_same_folder(impl, tmp_path, monk
 
 
 @save_checkpoint
+def test_save_never_deletes_the_previous_checkpoint(impl, tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint(path, model, opt, epoch=1, step=10)
+    deleted = []
+    for name in ("remove", "unlink"):
+        real = getattr(os, name)
+
+        def spy(target, *args, _real=real, **kwargs):
+            if os.path.realpath(os.fspath(target)) == os.path.realpath(path):
+                deleted.append(os.fspath(target))
+            return _real(target, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, spy)
+    _train_steps(model, opt)
+    impl.save_checkpoint(path, model, opt, epoch=2, step=20)
+    monkeypatch.undo()
+    expect(not deleted,
+           "save_checkpoint deleted the previous checkpoint before putting the new one in place: a crash between the "
+           "delete and the rename leaves no checkpoint at all",
+           "os.replace(tmp, path) overwrites the old checkpoint in one atomic step (on every OS): no delete needed")
+    info = _load(impl, path, _setup(1)[0])
+    expect(info["epoch"] == 2, f"the second save should replace the first: got epoch {info['epoch']!r}")
+
+
+@save_checkpoint
 def test_crash_while_pickling_leaves_the_previous_checkpoint(impl, tmp_path):
     path = tmp_path / "ckpt.pt"
     model, opt, _ = _setup(0)
@@ -482,6 +508,23 @@ def test_amp_step_with_grad_scaler_matches_the_reference(impl):
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
         expect_close(p.detach(), q.detach(), what=f"parameter {name} after 2 scaled float16 steps", rtol=1e-5,
                      atol=1e-7, hint="scaler.scale(loss).backward(); scaler.step(optimizer); scaler.update()")
+
+
+@amp_train_step
+def test_amp_step_with_grad_scaler_returns_the_unscaled_loss(impl):
+    model, opt, x, y = _amp_setup()
+    ref_model, ref_opt = _clone(model, opt)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    ref_scaler = torch.amp.GradScaler("cpu", init_scale=2.0**8)
+    loss = _call("a step with a GradScaler raised", "call scaler.update() after scaler.step(optimizer) in every step",
+                 impl.amp_train_step, model, x, y, F.mse_loss, opt, scaler, dtype=torch.float16,
+                 errors=(RuntimeError,))
+    ref_loss = _reference_step(ref_model, ref_opt, x, y, F.mse_loss, dtype=torch.float16, scaler=ref_scaler)
+    expect(isinstance(loss, float), f"expected the loss as a Python float, got {type(loss).__name__}")
+    expect(abs(loss - ref_loss) <= 1e-6 * abs(ref_loss),
+           f"with a GradScaler (scale 256) the step returned {loss}, but the loss is {ref_loss}"
+           + (" (the scaled loss, 256 times too big)" if abs(loss - 256 * ref_loss) <= 1e-3 * abs(ref_loss) else ""),
+           "return the loss itself (loss.item()); scaler.scale(loss) is only for the backward pass")
 
 
 @amp_train_step

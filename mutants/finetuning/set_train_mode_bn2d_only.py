@@ -1,0 +1,15 @@
+"""Pitfall: only nn.BatchNorm2d layers kept in eval mode; a frozen BatchNorm1d still drifts
+(finetuning.set_train_mode)."""
+
+from torch import nn
+
+from solutions.finetuning import *  # noqa: F403
+
+
+def set_train_mode(model):
+    model.train()
+    for module in model.modules():
+        params = list(module.parameters())
+        if isinstance(module, nn.BatchNorm2d) and params and not any(p.requires_grad for p in params):
+            module.eval()
+    return model

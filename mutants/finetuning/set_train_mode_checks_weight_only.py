@@ -1,0 +1,15 @@
+"""Pitfall: a BatchNorm counted as frozen when its weight is, although its bias still trains
+(finetuning.set_train_mode)."""
+
+from torch import nn
+
+from solutions.finetuning import *  # noqa: F403
+
+
+def set_train_mode(model):
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.weight is not None:
+            if not module.weight.requires_grad:
+                module.eval()
+    return model
