@@ -25,16 +25,22 @@ import torch
 
 from kata import checks
 
-_GUARDED_FUNCS = {
-    "kata.checks.fail": checks.fail,
-    "kata.checks.expect": checks.expect,
-    "kata.checks.expect_close": checks.expect_close,
-    "kata.checks.expect_equal": checks.expect_equal,
-    "kata.checks.expect_shape": checks.expect_shape,
-    "torch.testing.assert_close": torch.testing.assert_close,
-    "torch.allclose": torch.allclose,
-    "torch.equal": torch.equal,
-}
+
+def _guarded() -> dict[str, object]:
+    """The assertion helpers as they are bound right now."""
+    return {
+        "kata.checks.fail": checks.fail,
+        "kata.checks.expect": checks.expect,
+        "kata.checks.expect_close": checks.expect_close,
+        "kata.checks.expect_equal": checks.expect_equal,
+        "kata.checks.expect_shape": checks.expect_shape,
+        "torch.testing.assert_close": torch.testing.assert_close,
+        "torch.allclose": torch.allclose,
+        "torch.equal": torch.equal,
+    }
+
+
+_GUARDED_FUNCS = _guarded()  # taken when the plugin loads, before any submission is imported
 _GUARDED_CODE = {name: getattr(fn, "__code__", None) for name, fn in _GUARDED_FUNCS.items()}
 _FORBIDDEN_EVENTS = ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "pty.spawn",
                      "os.kill", "os.killpg")
@@ -114,16 +120,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 def _tampering() -> list[str]:
     found = []
-    live = {
-        "kata.checks.fail": checks.fail,
-        "kata.checks.expect": checks.expect,
-        "kata.checks.expect_close": checks.expect_close,
-        "kata.checks.expect_equal": checks.expect_equal,
-        "kata.checks.expect_shape": checks.expect_shape,
-        "torch.testing.assert_close": torch.testing.assert_close,
-        "torch.allclose": torch.allclose,
-        "torch.equal": torch.equal,
-    }
+    live = _guarded()
     for name, fn in live.items():
         if fn is not _GUARDED_FUNCS[name] or getattr(fn, "__code__", None) is not _GUARDED_CODE[name]:
             found.append(f"{name} was replaced")
