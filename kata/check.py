@@ -13,7 +13,6 @@ Exits non-zero if any step fails; prints one line per step at the end.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,8 +43,7 @@ def _cases(junit: str) -> list[tuple[str, str]]:
 
 
 def step_lint() -> tuple[bool, str]:
-    if shutil.which("ruff") is None and subprocess.run([sys.executable, "-m", "ruff", "--version"],
-                                                       capture_output=True).returncode != 0:
+    if subprocess.run([sys.executable, "-m", "ruff", "--version"], capture_output=True).returncode != 0:
         return False, "ruff is not installed (pip install -r requirements-dev.txt)"
     proc = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
     print(proc.stdout[-3000:], end="")
