@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import time
 
@@ -22,10 +21,9 @@ def run(topic: str) -> dict:
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
     parser.add_argument("--png", metavar="PATH", help="save the demo's figure as a PNG (needs matplotlib)")
     args = parser.parse_args()
-    import torch
+    from kata import threads
 
-    # small models: one intra-op thread is as fast, and far faster on a busy machine
-    torch.set_num_threads(int(os.environ.get("KATA_TORCH_THREADS", "1")))
+    threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/threads.py)
     demo = importlib.import_module(f"demos.{topic}")
     start = time.perf_counter()
     result = demo.main(sys.modules["__main__"], quick=args.quick, save_png=args.png)

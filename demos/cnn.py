@@ -61,17 +61,6 @@ def _accuracy(model, x, y) -> float:
 
 
 def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
-    # Convolutions this small run as fast on one CPU thread as on several, and much faster when the CPU is
-    # busy (the threads of each tiny parallel op wait for one another); the setting is restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _main(m, quick=quick, save_png=save_png)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _main(m, *, quick: bool, save_png: str | None) -> dict:
     torch.manual_seed(0)
     dev = device()
     _output_sizes(m)

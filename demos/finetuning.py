@@ -79,17 +79,6 @@ def _bn_drift(model: nn.Module, running_means: list[torch.Tensor]) -> float:
 
 
 def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
-    # Models this small run as fast on one CPU thread as on several, and many times faster when the CPU is
-    # busy (the threads of each tiny parallel op wait for one another); the setting is restored afterwards.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        return _main(m, quick=quick, save_png=save_png)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _main(m, *, quick: bool, save_png: str | None) -> dict:
     dev = demos.device()
     per_class = 10
     pre_steps, ft_steps = (20, 20) if quick else (200, 100)

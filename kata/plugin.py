@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import math
-import os
 import random
 from collections import defaultdict
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from kata import checks, manifest
+from kata import checks, manifest, threads
 from kata.impl import Implementation, ImplementationError, load_topic
 
 _IMPL_DIR = pytest.StashKey[Path]()
@@ -57,10 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         path = manifest.ROOT / "exercises"
     config.stash[_IMPL_DIR] = path
-    # The tests use tiny tensors, where a second intra-op thread costs more in hand-offs than it
-    # saves (and on a shared machine it can make a test tens of times slower). KATA_TORCH_THREADS
-    # overrides this.
-    torch.set_num_threads(int(os.environ.get("KATA_TORCH_THREADS", "1")))
+    threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/threads.py)
     config.stash[_OUTCOMES] = {}
     config.stash[_ITEMS] = []
 

@@ -532,18 +532,6 @@ def test_smallcnn_is_not_a_linear_map(impl):
            "result used?")
 
 
-@contextlib.contextmanager
-def _one_intra_op_thread():
-    """Tiny convolutions on one thread: as fast as two on an idle CPU, and far faster on a busy one (threads
-    of a parallel region wait for each other). Restored afterwards, so no other test sees the change."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _train_until(model, *, target: float, max_epochs: int, lr: float, seed: int = 0) -> list[float]:
     """Adam, batch size 64, seeded shuffling; held-out accuracy after every epoch, stopping once it reaches
     `target` (the contract: it *reaches* the target within the recipe's at most 10 epochs)."""
@@ -574,8 +562,7 @@ def test_smallcnn_learns_digits_to_95_percent(impl):
     torch.manual_seed(0)
     model = impl.SmallCNN()
     max_epochs, lr = 10, 5e-3
-    with _one_intra_op_thread():
-        accs = _train_until(model, target=0.95, max_epochs=max_epochs, lr=lr)
+    accs = _train_until(model, target=0.95, max_epochs=max_epochs, lr=lr)
     expect(max(accs) >= 0.95,
            f"in {len(accs)} epochs of Adam (lr={lr}, batch size 64) on the digits, held-out accuracy never reached "
            f"95%; after each epoch: {', '.join(f'{a:.1%}' for a in accs)}",
@@ -592,8 +579,7 @@ def test_smallcnn_learns_digits_to_95_percent(impl):
 def test_demo_quick_run_reports_sensible_numbers(impl):
     from demos.cnn import main
 
-    with _one_intra_op_thread():
-        result = main(impl.module, quick=True)
+    result = main(impl.module, quick=True)
     expect(isinstance(result, dict), f"demos.cnn.main should return a dict, got {type(result).__name__}")
     for key in ("params", "test_accuracy", "unfold_max_abs_diff", "seconds"):
         expect(key in result, f"the demo's result lacks {key!r}; it has {sorted(result)}")

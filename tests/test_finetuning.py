@@ -26,15 +26,6 @@ STAGES = ["layer4", "layer3", "layer2", "layer1"]  # the order unfreeze_last_blo
 # --- models ---------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_cpu_thread():
-    """These models are tiny: one CPU thread is as fast as two, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def _resnet18_prototype():
     from torchvision.models import resnet18

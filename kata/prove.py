@@ -1,4 +1,4 @@
-"""`nox -s check`: prove the suite works, both ways.
+"""`nox -s check` (`python -m kata.prove`): prove the suite works, both ways.
 
 1. lint (ruff) and the manifest (every exercise hinted, every topic tested);
 2. stubs and solutions have not drifted (kata.drift);
@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown step(s) {unknown}; choose from {list(steps)}", file=sys.stderr)
         return 2
     results = []
-    with tempfile.TemporaryDirectory(prefix="kata-check-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kata-prove-") as tmp:
         for name in chosen:
             print(f"--- check: {name}", flush=True)
             start = time.perf_counter()
