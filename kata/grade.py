@@ -21,12 +21,10 @@ format (per test: name, score, max_score, status, output), plus <submission>/log
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import hashlib
 import json
 import os
-import queue
 import secrets
 import shutil
 import signal
@@ -38,7 +36,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kata import manifest
+from kata import manifest, progress
+from kata.protocol import Job, Reply, WorkerDied, WorkerPool
 
 ROOT = manifest.ROOT
 SANDBOX_ITEMS = ("tests", "kata", "demos", "conftest.py", "pyproject.toml")
@@ -86,7 +85,7 @@ def make_template(dest: Path) -> dict[str, str]:
 
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "KATA_"))}
-    env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="")
+    env.update(PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", CUDA_VISIBLE_DEVICES="", **{progress.DISABLE_ENV: "1"})
     return env
 
 
@@ -119,55 +118,6 @@ def collect(template: Path, topics: list[str]) -> dict[str, list[dict]]:
     return by_topic
 
 
-class Worker:
-    """One kata.zygote process: imports torch once, forks a capped child per job."""
-
-    def __init__(self, threads: int, env: dict[str, str] | None = None):
-        env = {**(env if env is not None else _env()), "OMP_NUM_THREADS": str(threads)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kata.zygote"], cwd=ROOT, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        if not self.proc.stdout.readline():
-            raise SystemExit("grade: a grading worker failed to start (see the error above)")
-
-    def run(self, job: dict) -> dict:
-        self.proc.stdin.write(json.dumps(job) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("grading worker died")
-        return json.loads(line)
-
-    def close(self) -> None:
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
-class WorkerPool:
-    """`jobs` workers shared by the grading threads; a worker that died is replaced."""
-
-    def __init__(self, jobs: int, env: dict[str, str] | None = None):
-        self.threads = max(1, (os.cpu_count() or 1) // jobs)
-        self.env = env
-        self.idle: queue.Queue[Worker] = queue.Queue()
-        for _ in range(jobs):
-            self.idle.put(Worker(self.threads, env))
-
-    @contextlib.contextmanager
-    def worker(self):
-        w = self.idle.get()
-        try:
-            yield w
-        except RuntimeError:
-            w = Worker(self.threads, self.env)
-            raise
-        finally:
-            self.idle.put(w)
-
-    def close(self) -> None:
-        while not self.idle.empty():
-            self.idle.get().close()
-
-
 def run_topic(submission: Path, topic: str, expected: list[dict], template: Path, template_hashes: dict,
               args: argparse.Namespace, pool: WorkerPool) -> TopicResult:
     result = TopicResult(topic, possible=sum(item["points"] for item in expected))
@@ -189,17 +139,16 @@ def run_topic(submission: Path, topic: str, expected: list[dict], template: Path
             "-W", "ignore::pytest.PytestAssertRewriteWarning",  # plugins come preloaded by the worker
         ]
         log_file = Path(tmp) / "log.txt"
-        job = {"sandbox": str(sandbox), "args": args_, "env": {**_env(), "KATA_GRADE_NONCE": nonce},
-               "log": str(log_file), "memory_mb": args.memory_mb, "timeout": args.topic_timeout,
-               "drop_paths": [str(ROOT)]}
+        job = Job(sandbox=str(sandbox), args=args_, env={**_env(), "KATA_GRADE_NONCE": nonce}, log=str(log_file),
+                  memory_mb=args.memory_mb, timeout=args.topic_timeout, drop_paths=(str(ROOT),))
         try:
             with pool.worker() as worker:
                 reply = worker.run(job)
-        except RuntimeError:
-            reply = {"returncode": -int(signal.SIGKILL), "timed_out": False}
+        except WorkerDied:
+            reply = Reply(-int(signal.SIGKILL))
             result.reason = "the grading worker running this topic was killed (by the submission?)"
-        returncode = reply["returncode"]
-        if reply["timed_out"] and not result.reason:
+        returncode = reply.returncode
+        if reply.timed_out and not result.reason:
             result.reason = f"timed out: the topic ran past its {args.topic_timeout:g} s limit and was stopped"
         out = log_file.read_text(errors="replace") if log_file.is_file() else ""
         result.log = out[-20000:]
@@ -310,7 +259,7 @@ def main(argv: list[str]) -> int:
         hashes = make_template(template)
         expected = collect(template, topics)
         jobs = [(i, t) for i in range(len(args.submissions)) for t in topics]
-        workers = WorkerPool(max(1, args.jobs))
+        workers = WorkerPool(max(1, args.jobs), _env())
         try:
             with ThreadPoolExecutor(max(1, args.jobs)) as threads:
                 done = list(threads.map(

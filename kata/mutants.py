@@ -20,8 +20,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kata import manifest
-from kata.grade import WorkerPool
+from kata import manifest, progress
+from kata.protocol import Job, WorkerPool
 
 MUTANTS = manifest.ROOT / "mutants"
 
@@ -30,17 +30,14 @@ def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> t
     with tempfile.TemporaryDirectory(prefix=f"mutant-{path.stem}-") as tmp:
         shutil.copy(path, Path(tmp) / f"{topic}.py")
         log = Path(tmp) / "log.txt"
-        job = {
-            "sandbox": str(manifest.ROOT),
-            "args": [f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line", "-p", "no:cacheprovider",
-                     "-W", "ignore::pytest.PytestAssertRewriteWarning"],
-            "env": env, "log": str(log), "memory_mb": 16384, "timeout": 600, "drop_paths": [],
-        }
+        job = Job(sandbox=str(manifest.ROOT), env=env, log=str(log), memory_mb=16384, timeout=600,
+                  args=[f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line",
+                        "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"])
         start = time.perf_counter()
         with pool.worker() as worker:
             reply = worker.run(job)
         output = log.read_text(errors="replace") if log.is_file() else ""
-        return f"{topic}/{path.stem}", reply["returncode"], time.perf_counter() - start, output
+        return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output
 
 
 def _cuda_available() -> bool:
@@ -79,7 +76,7 @@ def main(argv: list[str]) -> int:
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
     # Each mutant runs in a process forked from a worker that imported torch once (kata.zygote):
     # its own process, without paying the imports again. One torch thread per process.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
     pool = WorkerPool(workers, env)
     try:
         with ThreadPoolExecutor(workers) as threads:

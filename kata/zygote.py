@@ -1,34 +1,39 @@
-"""A grading worker that imports torch, torchvision, scikit-learn and pytest once, then forks a
-fresh child for every (submission, topic) job. The child runs pytest in its own session with an
-address-space cap; the worker waits for it with a deadline and kills its whole process group on
-timeout. Forking saves the few seconds of imports that each job would otherwise repeat.
+"""The worker of kata/protocol.py: imports torch and friends once, then forks a child per job.
 
-Protocol: one JSON job per line on stdin ({"sandbox", "args", "env", "log", "memory_mb",
-"timeout"}), one JSON reply per line on stdout ({"returncode", "timed_out"}); a negative
-returncode is the signal that ended the child. Started by kata.grade; not for direct use.
+`python -m kata.zygote` reads one `Job` per line on stdin and answers one `Reply` per line on
+stdout (grading and mutant checking drive it through kata.protocol.WorkerPool); the watch calls
+`preload` and `start`/`wait` in its own process.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import gc
 import os
 import resource
 import signal
 import sys
 import time
 
-import numpy  # noqa: F401  imported once here, shared copy-on-write by every child
-import pytest
-import sklearn.datasets  # noqa: F401
-import torch  # noqa: F401
-import torchvision  # noqa: F401
-
-import kata.grading_plugin  # noqa: F401
-import kata.plugin  # noqa: F401
+from kata.protocol import Job, Reply
 
 
-def _warm_up() -> None:
-    """Pay torch's lazy first-use imports once here rather than in every forked child."""
+def preload(warm_tests: list[str] = ()) -> None:
+    """Import what every job needs and pay torch's lazy first-use costs once, before forking.
+
+    `warm_tests` (paths relative to the repository) are collected once here, so pytest's own lazy
+    imports are paid too; the test modules themselves are then forgotten, so each child imports
+    them (and the learner's file) afresh.
+    """
+    import numpy  # noqa: F401
+    import pytest  # noqa: F401
+    import sklearn.datasets  # noqa: F401
+    import torch
+    import torchvision  # noqa: F401
+
+    import kata.grading_plugin  # noqa: F401
+    import kata.plugin  # noqa: F401
+
     model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2), torch.nn.Flatten(),
                                 torch.nn.LazyLinear(3))
     optimizer = torch.optim.Adam(model.parameters())
@@ -37,9 +42,26 @@ def _warm_up() -> None:
     optimizer.step()
     torch.testing.assert_close(torch.zeros(1), torch.zeros(1))
     torch.manual_seed(0)
+    if warm_tests:
+        _collect_once(list(warm_tests))
+    # Everything imported so far lives as long as the worker: keep it out of the garbage collector's
+    # sight, so a child's gc.collect() (pytest runs several at exit) neither walks it nor copies its pages.
+    gc.collect()
+    gc.freeze()
 
 
-_warm_up()
+def _collect_once(paths: list[str]) -> None:
+    import pytest
+
+    from kata import manifest
+
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        pytest.main(["--collect-only", "-qq", "-p", "no:cacheprovider", f"--rootdir={manifest.ROOT}",
+                     *(str(manifest.ROOT / p) for p in paths)])
+    tests = str(manifest.ROOT / "tests") + os.sep
+    for name, module in list(sys.modules.items()):
+        if name == "conftest" or (getattr(module, "__file__", None) or "").startswith(tests):
+            del sys.modules[name]
 
 
 def _vm_size() -> int:
@@ -50,24 +72,28 @@ def _vm_size() -> int:
     return 0
 
 
-def _child(job: dict) -> None:
+def _child(job: Job) -> None:
     """Runs in the forked child; never returns."""
+    import pytest
+
     try:
         os.setsid()
-        cap = _vm_size() + job["memory_mb"] * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        fd = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
-        sys.stdin.close()
-        os.chdir(job["sandbox"])
-        drop = {"", ".", *job.get("drop_paths", ())}
+        if job.memory_mb is not None:
+            cap = _vm_size() + job.memory_mb * 1024 * 1024
+            resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if job.log is not None:
+            fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.close(fd)
+        os.chdir(job.sandbox)
+        drop = {"", ".", *job.drop_paths}
         sys.path[:] = [p for p in sys.path if p not in drop]
-        os.environ.clear()
-        os.environ.update(job["env"])
-        rc = pytest.main(job["args"])
+        if job.env is not None:
+            os.environ.clear()
+            os.environ.update(job.env)
+        rc = pytest.main(job.args)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(int(rc))
@@ -75,38 +101,59 @@ def _child(job: dict) -> None:
         os._exit(70)
 
 
-def _run(job: dict) -> dict:
+def start(job: Job) -> int:
+    """Fork a child that runs the job; return its pid (also its process group id)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
     pid = os.fork()
     if pid == 0:
         _child(job)
-    deadline = time.monotonic() + job["timeout"]
-    timed_out = False
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            timed_out = True
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            _, status = os.waitpid(pid, 0)
-            break
-        time.sleep(0.02)
-    try:  # reap anything the child left in its group (DataLoader workers, ...)
+    return pid
+
+
+def kill(pid: int) -> None:
+    """Kill the child's whole process group (DataLoader workers and anything else it started)."""
+    try:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    return {"returncode": os.waitstatus_to_exitcode(status), "timed_out": timed_out}
+
+
+def poll(pid: int) -> Reply | None:
+    """The child's reply if it has ended, else None."""
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        return None
+    kill(pid)  # reap what it left in its group
+    return Reply(os.waitstatus_to_exitcode(status))
+
+
+def wait(pid: int, timeout: float | None) -> Reply:
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        reply = poll(pid)
+        if reply is not None:
+            return reply
+        if deadline is not None and time.monotonic() > deadline:
+            kill(pid)
+            _, status = os.waitpid(pid, 0)
+            return Reply(os.waitstatus_to_exitcode(status), timed_out=True)
+        time.sleep(0.02)
+
+
+def run(job: Job) -> Reply:
+    return wait(start(job), job.timeout)
 
 
 def main() -> None:
+    from kata import manifest
+
+    preload([f"tests/test_{t}.py" for t in manifest.topic_names()])
     out = sys.stdout
-    out.write(json.dumps({"ready": True}) + "\n")
+    out.write('{"ready": true}\n')
     out.flush()
     for line in sys.stdin:
-        out.write(json.dumps(_run(json.loads(line))) + "\n")
+        out.write(run(Job.from_line(line)).to_line())
         out.flush()
 
 
