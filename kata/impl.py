@@ -15,7 +15,12 @@ from types import ModuleType
 
 
 class ImplementationError(Exception):
-    """The topic's file is missing or could not be imported; the message says which and why."""
+    """The topic's file is missing or could not be imported; the message says which and why,
+    `summary` says it in one line (for the progress summary's `next:`)."""
+
+    def __init__(self, message: str, summary: str):
+        super().__init__(message)
+        self.summary = summary
 
 
 _cache: dict[tuple[str, str], ModuleType | ImplementationError] = {}
@@ -39,21 +44,42 @@ def _import(topic: str, impl_dir: Path) -> ModuleType | ImplementationError:
         return ImplementationError(
             f"{topic}: there is no {path.name} in {impl_dir}. Every topic is graded from the file of "
             f"the same name in the chosen folder (never from the solutions): copy exercises/{path.name} "
-            "there and work in it."
+            "there and work in it.",
+            f"there is no {path}",
         )
     name = f"kata_impl_{abs(hash(str(impl_dir))):x}_{topic}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses and pickling look the module up while it executes
     try:
-        spec.loader.exec_module(module)
+        # compiled from the source every time, never from __pycache__: two saves within the same
+        # second and of the same size would otherwise run the stale bytecode of the first
+        exec(compile(path.read_bytes(), str(path), "exec"), module.__dict__)
     except BaseException as exc:  # noqa: BLE001 - a learner's file may raise anything, SystemExit included
         sys.modules.pop(name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        where = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        return ImplementationError(f"{topic}: importing {path} failed, so no test of this topic can run:\n{where}")
+        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else _line(exc, path)
+        at = f" at line {line}" if line else ""
+        return ImplementationError(f"{topic}: {path} does not import, so no test of this topic can run:\n"
+                                   f"{_where(exc, path)}", f"{path} does not import: {type(exc).__name__}{at}")
     return module
+
+
+def _where(exc: BaseException, path: Path) -> str:
+    """The error and the line of the learner's file it came from (a SyntaxError carries its own)."""
+    text = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    if isinstance(exc, SyntaxError):
+        return "  " + text.replace("\n", "\n  ")
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    if frames:
+        return f"  {path}, line {frames[-1].lineno}, at import: {(frames[-1].line or '').strip()}\n  {text}"
+    return "  " + text
+
+
+def _line(exc: BaseException, path: Path) -> int | None:
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
+    return frames[-1].lineno if frames else None
 
 
 class Implementation:
