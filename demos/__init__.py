@@ -1,7 +1,8 @@
 """Runnable demos: each topic's concept at work, with real numbers.
 
-`python -m solutions.<topic>` (or `python -m exercises.<topic>` once you have solved it) runs
-`demos/<topic>.py`'s `main(module)` on that file's own functions. Options:
+`python -m exercises.<topic>`, once you have solved the topic, runs `demos/<topic>.py`'s
+`main(module)` on that file's own functions (before that, it names the exercises still to do).
+Options:
 
     --quick      a smaller, faster run (what the test suite's smoke test uses)
     --png PATH   also save a figure, where the demo has one (needs matplotlib: pip install matplotlib)
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import time
 
@@ -25,8 +27,18 @@ def run(topic: str) -> dict:
 
     threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/threads.py)
     demo = importlib.import_module(f"demos.{topic}")
+    module = sys.modules["__main__"]
     start = time.perf_counter()
-    result = demo.main(sys.modules["__main__"], quick=args.quick, save_png=args.png)
+    try:
+        result = demo.main(module, quick=args.quick, save_png=args.png)
+    except NotImplementedError as err:
+        from kata import drift
+
+        todo = ", ".join(drift.stubs(module, topic)) or "none left as stubs"
+        where = str(err).split(":", 1)[0]
+        raise SystemExit(f"\nThe {topic} demo runs on your own code, and it reached {where}, which is not "
+                         f"implemented yet.\nStill stubs in {os.path.relpath(module.__file__)}: {todo}.\n"
+                         f"Solve them first: pytest tests/test_{topic}.py") from None
     print(f"\n[{topic} demo finished in {time.perf_counter() - start:.1f}s]")
     return result
 

@@ -58,6 +58,16 @@ def _is_stub(fn, topic: str) -> bool:
     return isinstance(msg, ast.Constant) and isinstance(msg.value, str) and msg.value.startswith(f"{topic}.")
 
 
+def stubs(module: ModuleType, topic: str) -> list[str]:
+    """The exercises of `module` whose function, or a method of whose class, is still a stub."""
+    out = []
+    for name, obj in _public(module).items():
+        fns = _members(obj).values() if inspect.isclass(obj) else [obj]
+        if any(_is_stub(fn, topic) for fn in fns):
+            out.append(name)
+    return out
+
+
 def _same_source(a, b) -> bool:
     return ast.dump(ast.parse(textwrap.dedent(inspect.getsource(a)))) == ast.dump(
         ast.parse(textwrap.dedent(inspect.getsource(b)))
