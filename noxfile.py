@@ -1,29 +1,51 @@
 """Sessions of the PyTorch kata. Every session runs in the current environment (python=False):
-activate the virtual environment you installed requirements.txt into, and nox never reinstalls
-torch. `nox` alone runs the solutions; `nox -l` lists the sessions."""
+activate the virtual environment you installed requirements.txt into, and nox never creates one
+or reinstalls torch. `nox -l` lists the sessions; plain `nox` runs the default one."""
 
+from __future__ import annotations
+
+import logging
 import sys
+from pathlib import Path
 
 import nox
 
-nox.options.sessions = ["solutions"]
+# The maintainers' sessions need solutions/ and mutants/, which the student edition does not ship.
+MAINTAINERS = (Path(__file__).parent / "solutions").is_dir()
+
+nox.options.sessions = ["solutions"] if MAINTAINERS else ["exercises"]
 nox.options.default_venv_backend = "none"
+
+
+class _NoUvNote(logging.Filter):
+    """nox looks for uv even for sessions that create no environment, and says so on every call."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "uv binary not found" not in record.getMessage()
+
+
+logging.getLogger("nox").addFilter(_NoUvNote())
 
 
 def _python(session: nox.Session, *args: str) -> None:
     session.run(sys.executable, *args, external=True)
 
 
-@nox.session(python=False)
-def solutions(session: nox.Session) -> None:
-    """Run the whole suite on the reference solutions (all pass)."""
-    _python(session, "-m", "pytest", "--solutions", *session.posargs)
+def _maintainers(fn):
+    """Register the session only where solutions/ exists (so `nox -l` lists only what runs)."""
+    return nox.session(python=False, default=False)(fn) if MAINTAINERS else fn
 
 
-@nox.session(python=False, default=False)
+@nox.session(python=False, default=not MAINTAINERS)
 def exercises(session: nox.Session) -> None:
     """Run the suite on your exercises (the same as plain `pytest`)."""
     _python(session, "-m", "pytest", *session.posargs)
+
+
+@nox.session(python=False, default=False)
+def watch(session: nox.Session) -> None:
+    """Rerun a topic's tests on every save of your file: nox -s watch -- autograd."""
+    _python(session, "-m", "kata.watch", *session.posargs)
 
 
 @nox.session(python=False, default=False)
@@ -33,38 +55,48 @@ def hint(session: nox.Session) -> None:
 
 
 @nox.session(python=False, default=False)
-def watch(session: nox.Session) -> None:
-    """Rerun one topic's tests on every save: nox -s watch -- autograd."""
-    topic = session.posargs[0] if session.posargs else ""
-    target = f"tests/test_{topic}.py" if topic else "tests"
-    _python(session, "-m", "pytest_watcher", "--now", "--clear", ".", target, "-x", *session.posargs[1:])
+def progress(session: nox.Session) -> None:
+    """Every exercise's status from your last runs, without running anything."""
+    _python(session, "-m", "kata.progress", *session.posargs)
 
 
 @nox.session(python=False, default=False)
+def reset(session: nox.Session) -> None:
+    """Put one exercise back as shipped, the rest of the file untouched: nox -s reset -- tensors.move_to."""
+    _python(session, "-m", "kata.reset", *session.posargs)
+
+
+@_maintainers
+def solutions(session: nox.Session) -> None:
+    """Run the whole suite on the reference solutions (all pass)."""
+    _python(session, "-m", "pytest", "--solutions", *session.posargs)
+
+
+@_maintainers
 def check(session: nox.Session) -> None:
     """Prove the suite both ways: lint, drift, solutions pass, exercises fail, mutants rejected."""
     _python(session, "-m", "kata.prove", *session.posargs)
 
 
-@nox.session(python=False, default=False)
+@_maintainers
 def bench(session: nox.Session) -> None:
     """Time each topic's tests as whole processes against the bare torch import."""
     _python(session, "-m", "kata.bench", *session.posargs)
 
 
-@nox.session(python=False, default=False)
+@_maintainers
 def lint(session: nox.Session) -> None:
     """Lint with ruff."""
     _python(session, "-m", "ruff", "check", ".", *session.posargs)
 
 
-@nox.session(python=False, default=False)
+@_maintainers
 def grade(session: nox.Session) -> None:
     """Grade a class: nox -s grade -- SUBMISSION... (see kata/grade.py for the options)."""
     _python(session, "-m", "kata.grade", *session.posargs)
 
 
-@nox.session(python=False, default=False)
+@_maintainers
 def release(session: nox.Session) -> None:
-    """Write the student edition (no solutions, no mutants): nox -s release -- DEST."""
+    """Write the student edition (no solutions, no mutants) from the last commit: nox -s release -- DEST."""
     _python(session, "-m", "kata.release", *session.posargs)
