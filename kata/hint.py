@@ -13,7 +13,7 @@ import sys
 
 from kata import manifest
 
-STATE = manifest.ROOT / ".kata" / "hints.json"
+STATE = manifest.STATE_DIR / "hints.json"
 
 
 def _load() -> dict[str, int]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "kata" / "curriculum.toml"
+# The learner's own state (hints seen, last outcomes, reset backups): never committed.
+STATE_DIR = Path(os.environ.get("KATA_STATE_DIR") or ROOT / ".kata")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from kata import manifest
 
-STATE = manifest.ROOT / ".kata" / "progress.json"
+STATE = manifest.STATE_DIR / "progress.json"
 DISABLE_ENV = "KATA_NO_STATE"
 
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from kata import drift, manifest, mutants
+from kata import drift, manifest, mutants, progress, reset
 
 ROOT = manifest.ROOT
 
@@ -28,7 +28,7 @@ def _pytest(*args: str, junit: str | None = None) -> subprocess.CompletedProcess
     cmd = [sys.executable, "-m", "pytest", "-q", "--tb=no", *args]
     if junit:
         cmd.append(f"--junitxml={junit}")
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env={**os.environ, progress.DISABLE_ENV: "1"})
 
 
 def _cases(junit: str) -> list[tuple[str, str]]:
@@ -66,7 +66,11 @@ def step_manifest() -> tuple[bool, str]:
 
 
 def step_drift() -> tuple[bool, str]:
-    return drift.main([]) == 0, "exercises/ and solutions/ share names, signatures and docstrings"
+    stale = reset.stale_topics()
+    for t in stale:
+        print(f"  drift: exercises/{t}.py differs from its snapshot in kata/pristine.json "
+              "(run python -m kata.reset --refresh after editing an exercise)")
+    return drift.main([]) == 0 and not stale, "exercises/ and solutions/ share names, signatures and docstrings"
 
 
 def step_solutions(tmp: str) -> tuple[bool, str]:

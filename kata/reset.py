@@ -22,7 +22,7 @@ from pathlib import Path
 from kata import manifest
 
 SNAPSHOT = manifest.ROOT / "kata" / "pristine.json"
-BACKUP = manifest.ROOT / ".kata" / "backup"
+BACKUP = manifest.STATE_DIR / "backup"
 
 
 def snapshot_of(exercises: Path) -> dict[str, str]:
@@ -101,7 +101,7 @@ def reset(qualname: str, impl_dir: Path) -> str:
     tmp = path.with_name(f".{path.name}.reset")
     tmp.write_text(new)
     os.replace(tmp, path)
-    return f"reset {qualname} in {path} to the shipped version (yours is in {saved.relative_to(manifest.ROOT)})"
+    return f"reset {qualname} in {path} to the shipped version (yours is kept in {saved})"
 
 
 def main(argv: list[str]) -> int:
