@@ -1,7 +1,7 @@
 """Runnable demos: each topic's concept at work, with real numbers.
 
-`python -m solutions.<topic>` (or `python -m exercises.<topic>` once you have solved it) runs
-`demos/<topic>.py`'s `main(module)` on that file's own functions. Options:
+`python -m exercises.<topic>` (once you have solved it; `python -m solutions.<topic>` runs the reference
+where it ships) runs `demos/<topic>.py`'s `main(module)` on that file's own functions. Options:
 
     --quick      a smaller, faster run (what the test suite's smoke test uses)
     --png PATH   also save a figure, where the demo has one (needs matplotlib: pip install matplotlib)

@@ -1,4 +1,4 @@
-"""Demo of topic 8: one digits classifier with Dropout and BatchNorm, run the wrong way and the right way.
+"""Demo of inference: one digits classifier with Dropout and BatchNorm, run the wrong way and the right way.
 
 1. The same test images, predicted twice in training mode (under no_grad: the bug) and twice with
    `predict`: train mode changes answers from run to run, eval mode never does.
