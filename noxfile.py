@@ -2,6 +2,8 @@
 activate the virtual environment you installed requirements.txt into, and nox never reinstalls
 torch. `nox` alone runs the solutions; `nox -l` lists the sessions."""
 
+from __future__ import annotations
+
 import sys
 
 import nox

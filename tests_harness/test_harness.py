@@ -1,5 +1,7 @@
 """Tests of the kata's own machinery (not run by a learner's `pytest`; run by `nox -s check`)."""
 
+from __future__ import annotations
+
 import json
 import subprocess
 import sys

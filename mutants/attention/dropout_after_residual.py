@@ -3,6 +3,8 @@
 x = dropout(x + attn(norm1(x))) also zeroes parts of the residual stream; eval mode hides it.
 """
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import TransformerBlock as _Reference
 

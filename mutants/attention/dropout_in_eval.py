@@ -1,5 +1,7 @@
 """Pitfall: dropout stays on in eval mode, F.dropout(..., training=True) (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
 import torch.nn.functional as F
 
 from solutions.attention import *  # noqa: F403

@@ -3,6 +3,8 @@
 x = x + attn(dropout(norm1(x))): eval mode hides it, and train mode is still random.
 """
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import TransformerBlock as _Reference
 

@@ -1,6 +1,8 @@
 """Pitfall: the exponent uses the pair index i / d_model, half what it should be
 (attention.sinusoidal_positional_encoding)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: ReLU instead of GELU in the feed-forward (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.attention import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: heads merged with a bare reshape(B, T, d_model), no transpose back (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import MultiHeadSelfAttention as _Reference
 from solutions.attention import scaled_dot_product_attention

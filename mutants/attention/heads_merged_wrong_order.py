@@ -1,6 +1,8 @@
 """Pitfall: heads merged feature-major, (B, T, d_head, H) flattened, instead of head-major
 (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import MultiHeadSelfAttention as _Reference
 from solutions.attention import scaled_dot_product_attention

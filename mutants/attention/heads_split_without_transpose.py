@@ -1,5 +1,7 @@
 """Pitfall: heads split with a bare view(B, n_heads, T, d_head), no transpose (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import MultiHeadSelfAttention as _Reference
 

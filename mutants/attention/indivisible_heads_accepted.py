@@ -1,5 +1,7 @@
 """Pitfall: d_model not divisible by n_heads is silently accepted (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.attention import *  # noqa: F403

@@ -1,6 +1,8 @@
 """Pitfall: the mask is applied after the softmax, so rows no longer sum to 1
 (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

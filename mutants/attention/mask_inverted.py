@@ -1,6 +1,8 @@
 """Pitfall: the mask is read the nn.MultiheadAttention way, True = may NOT attend
 (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

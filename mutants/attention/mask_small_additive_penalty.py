@@ -4,6 +4,8 @@
 still wins the softmax; replacing the masked scores (masked_fill) hides them whatever their value.
 """
 
+from __future__ import annotations
+
 import math
 
 import torch

@@ -1,6 +1,8 @@
 """Pitfall: an additive -inf mask with NaN patched by nan_to_num after the softmax; the forward is
 right, but the backward still goes through 0/0 = NaN (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

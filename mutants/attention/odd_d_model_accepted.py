@@ -1,6 +1,8 @@
 """Pitfall: an odd d_model is silently accepted, the last column left as a lone sin
 (attention.sinusoidal_positional_encoding)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

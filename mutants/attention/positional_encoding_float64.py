@@ -1,5 +1,7 @@
 """Pitfall: the positional encoding comes back as float64, not float32 (attention.sinusoidal_positional_encoding)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

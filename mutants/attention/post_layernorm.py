@@ -1,5 +1,7 @@
 """Pitfall: post-LN, x = norm(x + sublayer(x)), instead of pre-LN (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import TransformerBlock as _Reference
 

@@ -1,5 +1,7 @@
 """Pitfall: the residual adds norm1(x) instead of the raw x (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
 from solutions.attention import *  # noqa: F403
 from solutions.attention import TransformerBlock as _Reference
 

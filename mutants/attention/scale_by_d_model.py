@@ -1,6 +1,8 @@
 """Pitfall: each head's scores are scaled by sqrt(d_model) instead of sqrt(d_head)
 (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

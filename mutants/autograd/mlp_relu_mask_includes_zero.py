@@ -1,5 +1,7 @@
 """Pitfall: the hidden gradient is masked with z1 >= 0, passing it at exactly 0 (autograd.mlp_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 from solutions.autograd import cross_entropy_backward, linear_backward
 

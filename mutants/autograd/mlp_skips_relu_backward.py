@@ -1,5 +1,7 @@
 """Pitfall: the hidden gradient goes straight through the ReLU, without its mask (autograd.mlp_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 from solutions.autograd import cross_entropy_backward, linear_backward
 

@@ -1,6 +1,8 @@
 """Pitfall: the classifier is sized for 8x8 inputs (64 * 2 * 2 features, no adaptive pooling), so 28x28
 breaks (cnn.SmallCNN)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.cnn import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the division by the stride rounds up (ceil) instead of down (cnn.conv2d_output_size)."""
 
+from __future__ import annotations
+
 import math
 
 from solutions.cnn import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: dilation is ignored, as if the kernel's taps were adjacent (cnn.conv2d_output_size)."""
 
+from __future__ import annotations
+
 from solutions.cnn import *  # noqa: F403
 from solutions.cnn import _pair
 

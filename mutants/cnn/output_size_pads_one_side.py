@@ -1,5 +1,7 @@
 """Pitfall: padding counted once, as if zeros went on one side only (cnn.conv2d_output_size)."""
 
+from __future__ import annotations
+
 from solutions.cnn import *  # noqa: F403
 from solutions.cnn import _pair
 

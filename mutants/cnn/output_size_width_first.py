@@ -1,5 +1,7 @@
 """Pitfall: the result comes back as (W_out, H_out), width first (cnn.conv2d_output_size)."""
 
+from __future__ import annotations
+
 from solutions import cnn as _cnn
 from solutions.cnn import *  # noqa: F403
 

@@ -1,5 +1,7 @@
 """Pitfall: wide convs and a hidden layer on a big flattened grid blow the 100k parameter budget (cnn.SmallCNN)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.cnn import *  # noqa: F403

@@ -1,6 +1,8 @@
 """Pitfall: the ReLUs forgotten; with average pooling the whole network is one affine map, a linear classifier
 in disguise (cnn.SmallCNN)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.cnn import *  # noqa: F403

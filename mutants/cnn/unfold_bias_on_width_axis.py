@@ -1,6 +1,8 @@
 """Pitfall: the bias is added to the (N, C_out, H_out, W_out) image with a bare `+ bias`, so it broadcasts
 along the width instead of the channels (cnn.conv2d_unfold)."""
 
+from __future__ import annotations
+
 from solutions import cnn as _cnn
 from solutions.cnn import *  # noqa: F403
 

@@ -1,6 +1,8 @@
 """Pitfall: conv2d_unfold sneaks a convolution in through torch.ops.aten and hides the error
 (cnn.conv2d_unfold)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions import cnn as _cnn

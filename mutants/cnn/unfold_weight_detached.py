@@ -1,5 +1,7 @@
 """Pitfall: the filters are used through `.data`, so no gradient reaches the weight (cnn.conv2d_unfold)."""
 
+from __future__ import annotations
+
 from solutions import cnn as _cnn
 from solutions.cnn import *  # noqa: F403
 

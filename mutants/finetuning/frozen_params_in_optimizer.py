@@ -1,5 +1,7 @@
 """Pitfall: frozen parameters handed to the optimizer (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 from solutions.finetuning import NORM_LAYERS
 

@@ -1,6 +1,8 @@
 """Pitfall: the head found by "fc" anywhere in the parameter name, so a backbone layer named fc1 gets head_lr
 (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

@@ -1,6 +1,8 @@
 """Pitfall: norm layers listed by hand as BatchNorm2d/LayerNorm/GroupNorm/InstanceNorm2d: a BatchNorm1d's weight
 is decayed (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions import finetuning as _solution

@@ -1,5 +1,7 @@
 """Pitfall: groups without their own lr/weight_decay fall back on the defaults (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions import finetuning as _sol
 from solutions.finetuning import *  # noqa: F403
 

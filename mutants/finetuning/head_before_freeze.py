@@ -1,5 +1,7 @@
 """Pitfall: the head is created before freezing, and so frozen too (finetuning.prepare_linear_probe)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 from solutions.finetuning import freeze, replace_head
 

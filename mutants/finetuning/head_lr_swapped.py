@@ -1,5 +1,7 @@
 """Pitfall: head and backbone learning rates swapped (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions import finetuning as _sol
 from solutions.finetuning import *  # noqa: F403
 

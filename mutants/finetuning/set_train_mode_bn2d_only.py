@@ -1,6 +1,8 @@
 """Pitfall: only nn.BatchNorm2d layers kept in eval mode; a frozen BatchNorm1d still drifts
 (finetuning.set_train_mode)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.finetuning import *  # noqa: F403

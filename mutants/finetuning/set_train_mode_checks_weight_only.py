@@ -1,6 +1,8 @@
 """Pitfall: a BatchNorm counted as frozen when its weight is, although its bias still trains
 (finetuning.set_train_mode)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.finetuning import *  # noqa: F403

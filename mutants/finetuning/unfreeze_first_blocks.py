@@ -1,5 +1,7 @@
 """Pitfall: the first n stages (layer1, ...) unfrozen instead of the last n (finetuning.unfreeze_last_blocks)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 from solutions.finetuning import freeze, unfreeze
 

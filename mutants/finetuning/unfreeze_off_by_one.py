@@ -1,5 +1,7 @@
 """Pitfall: one stage too many unfrozen (finetuning.unfreeze_last_blocks)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 from solutions.finetuning import freeze, unfreeze
 

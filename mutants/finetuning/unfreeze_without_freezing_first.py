@@ -1,5 +1,7 @@
 """Pitfall: head and stages unfrozen without freezing the rest first (finetuning.unfreeze_last_blocks)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 from solutions.finetuning import unfreeze
 

@@ -1,6 +1,8 @@
 """Pitfall: update_bn_stats recomputes only the BatchNorm layers that were already in train mode
 (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

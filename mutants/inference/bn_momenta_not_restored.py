@@ -1,5 +1,7 @@
 """Pitfall: update_bn_stats leaves momentum=None on every BatchNorm (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

@@ -1,6 +1,8 @@
 """Pitfall: update_bn_stats resets each BatchNorm with reset_parameters(), wiping its learned weight
 and bias along with the statistics (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

@@ -1,6 +1,8 @@
 """Pitfall: update_bn_stats without resetting the running statistics, so the stale ones blend in
 (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

@@ -1,6 +1,8 @@
 """Pitfall: update_bn_stats keeps each BatchNorm's momentum: an exponential average of the batches,
 weighted towards the last ones, instead of the cumulative one (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

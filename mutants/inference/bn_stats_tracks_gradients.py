@@ -1,5 +1,7 @@
 """Pitfall: update_bn_stats runs its forward passes with autograd on (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 

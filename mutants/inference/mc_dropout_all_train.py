@@ -2,6 +2,8 @@
 
 BatchNorm then normalises with each batch's statistics and overwrites its running ones."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.inference import *  # noqa: F403

@@ -1,6 +1,8 @@
 """Pitfall: MC dropout puts the model in train mode and only BatchNorm1d back in eval, so a
 BatchNorm2d normalises with batch statistics (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 

@@ -1,6 +1,8 @@
 """Pitfall: MC dropout switches autograd off with torch.set_grad_enabled(False) and never back on
 (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.dropout import _DropoutNd
 

@@ -1,6 +1,8 @@
 """Pitfall: MC dropout switches on only nn.Dropout, so Dropout1d/2d/3d and AlphaDropout stay off
 (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 

@@ -1,5 +1,7 @@
 """Pitfall: MC dropout's std divides by n_samples instead of n_samples - 1 (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.dropout import _DropoutNd
 

@@ -1,5 +1,7 @@
 """Pitfall: MC dropout's passes run with autograd on (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.dropout import _DropoutNd
 

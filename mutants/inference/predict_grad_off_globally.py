@@ -1,6 +1,8 @@
 """Pitfall: predict switches autograd off with torch.set_grad_enabled(False) and never back on, so
 the caller's training code silently stops recording (inference.predict)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.inference import *  # noqa: F403

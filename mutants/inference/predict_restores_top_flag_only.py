@@ -1,6 +1,8 @@
 """Pitfall: predict restores with model.train(was_training), which pushes the top-level flag onto
 every submodule and loses mixed modes (inference.predict)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.inference import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: apply_lora freezes every parameter after wrapping, the new adapters included (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.lora import *  # noqa: F403

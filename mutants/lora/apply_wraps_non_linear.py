@@ -1,5 +1,7 @@
 """Pitfall: apply_lora wraps every module named like a target, nn.Linear or not (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from solutions.lora import *  # noqa: F403
 from solutions.lora import LoRALinear
 

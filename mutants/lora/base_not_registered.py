@@ -1,6 +1,8 @@
 """Pitfall: the base layer kept outside the module tree, so parameters(), state_dict() and .to()
 never see it (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

@@ -1,5 +1,7 @@
 """Pitfall: the base layer is left trainable, so "LoRA" is full fine-tuning in disguise (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

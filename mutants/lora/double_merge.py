@@ -1,5 +1,7 @@
 """Pitfall: merge and unmerge ignore `merged`, so merging twice adds the update twice (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import torch

@@ -1,5 +1,7 @@
 """Pitfall: dropout applied to the rank-r hidden x @ lora_A.T instead of to the input x (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

@@ -1,5 +1,7 @@
 """Pitfall: the dropout argument is accepted but never applied in train mode (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

@@ -1,5 +1,7 @@
 """Pitfall: the LoRA path's dropout stays on in eval mode (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import torch.nn.functional as F

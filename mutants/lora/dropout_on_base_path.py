@@ -1,5 +1,7 @@
 """Pitfall: dropout applied to the input of both paths, base included (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

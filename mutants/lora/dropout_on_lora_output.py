@@ -1,5 +1,7 @@
 """Pitfall: dropout applied to the LoRA term's output instead of to its input x (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

@@ -1,5 +1,7 @@
 """Pitfall: lora_A / lora_B created in the default dtype instead of base.weight's (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import math
 import types
 

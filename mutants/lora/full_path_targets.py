@@ -1,5 +1,7 @@
 """Pitfall: targets compared with the full path, so nested layers (blocks.0.q_proj) are missed (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.lora import *  # noqa: F403

@@ -1,6 +1,8 @@
 """Pitfall: load_lora_state_dict silently skips factors whose shape does not fit the model
 (lora.load_lora_state_dict)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.lora import *  # noqa: F403

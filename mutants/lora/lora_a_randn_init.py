@@ -1,5 +1,7 @@
 """Pitfall: lora_A drawn from a standard normal instead of Kaiming-uniform (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 from torch import nn

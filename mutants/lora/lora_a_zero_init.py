@@ -1,5 +1,7 @@
 """Pitfall: lora_A initialised to zeros like lora_B, so neither factor ever gets a gradient (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 from torch import nn

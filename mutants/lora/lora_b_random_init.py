@@ -1,5 +1,7 @@
 """Pitfall: lora_B initialised randomly like lora_A, so the output changes before training (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import math
 import types
 

@@ -1,6 +1,8 @@
 """Pitfall: merge_lora builds every plain nn.Linear with a bias, so a bias-free layer gets a random
 one (lora.merge_lora)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 

@@ -1,5 +1,7 @@
 """Pitfall: merge_lora merges each layer but leaves the LoRALinear wrappers in the model (lora.merge_lora)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.lora import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: merge_lora adds the update even to layers already merged (lora.merge_lora)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 

@@ -1,5 +1,7 @@
 """Pitfall: merge folds lora_B @ lora_A into the weight without the alpha / r scaling (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import torch

@@ -1,5 +1,7 @@
 """Pitfall: forward still adds the LoRA term after merge(), counting the update twice (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

@@ -1,5 +1,7 @@
 """Pitfall: apply_lora wraps the targets but leaves the rest of the model trainable (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.lora import *  # noqa: F403

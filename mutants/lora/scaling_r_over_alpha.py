@@ -1,5 +1,7 @@
 """Pitfall: the update is scaled by r / alpha instead of alpha / r (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import solutions.lora as _solution

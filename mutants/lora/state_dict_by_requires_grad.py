@@ -1,6 +1,8 @@
 """Pitfall: the adapter's state dict selects the trainable parameters instead of the LoRA ones, so a
 head trained beside the adapters slips in (lora.lora_state_dict)."""
 
+from __future__ import annotations
+
 from solutions.lora import *  # noqa: F403
 
 

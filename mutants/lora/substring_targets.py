@@ -1,5 +1,7 @@
 """Pitfall: targets matched by substring of the full module path (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.lora import *  # noqa: F403

@@ -1,6 +1,8 @@
 """Pitfall: torch.autocast(device_type) without dtype=: the device's default low precision (bfloat16 on the
 CPU) instead of the dtype asked for (production.amp_train_step)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

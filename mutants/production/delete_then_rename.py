@@ -1,6 +1,8 @@
 """Pitfall: the old checkpoint deleted before the temporary file is renamed onto it: a crash in between leaves no
 checkpoint at all (production.save_checkpoint)."""
 
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path

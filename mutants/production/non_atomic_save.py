@@ -1,5 +1,7 @@
 """Pitfall: torch.save straight onto the checkpoint: a crash mid-save leaves half a file (production)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

@@ -3,6 +3,8 @@
 (production.save_checkpoint; load_checkpoint here reads with weights_only=False, which hides the problem.)
 """
 
+from __future__ import annotations
+
 import os
 import random
 import tempfile

@@ -1,5 +1,7 @@
 """Pitfall: the optimizer state is left out, so Adam restarts from zero moments (production.save_checkpoint)."""
 
+from __future__ import annotations
+
 from solutions import production as _solution
 from solutions.production import *  # noqa: F403
 

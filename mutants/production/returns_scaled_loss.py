@@ -1,6 +1,8 @@
 """Pitfall: with a GradScaler, the scaled loss (loss * scale) returned instead of the loss
 (production.amp_train_step)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: no RNG state in the checkpoint, so a resumed run shuffles and drops out differently (production)."""
 
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path

@@ -1,5 +1,7 @@
 """Pitfall: the scheduler state is left out, so the LR schedule restarts (production.save_checkpoint)."""
 
+from __future__ import annotations
+
 from solutions import production as _solution
 from solutions.production import *  # noqa: F403
 

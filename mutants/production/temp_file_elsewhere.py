@@ -3,6 +3,8 @@
 os.replace across file systems fails, and a copy across them is not atomic.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
 

@@ -1,5 +1,7 @@
 """Pitfall: MPS is preferred over CUDA when both are available (tensors.pick_device)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

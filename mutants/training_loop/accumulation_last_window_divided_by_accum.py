@@ -2,6 +2,8 @@
 the final partial window is averaged over accum_steps, not over its micro-batches.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

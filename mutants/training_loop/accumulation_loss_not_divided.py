@@ -2,6 +2,8 @@
 the loss is not divided, so each step follows accum_steps times the mean gradient.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

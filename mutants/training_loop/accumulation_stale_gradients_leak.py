@@ -2,6 +2,8 @@
 no reset before the first window, so gradients left before the call leak in.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -2,6 +2,8 @@
 the gradients are reset before every micro-batch, so only the last one counts.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

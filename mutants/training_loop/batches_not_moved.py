@@ -1,5 +1,7 @@
 """Pitfall (CUDA tests only): `device` is ignored, the batches stay on the CPU (training_loop.train_one_epoch)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -2,6 +2,8 @@
 evaluate switches to train mode afterwards instead of restoring the previous mode.
 """
 
+from __future__ import annotations
+
 import torch
 
 from solutions.training_loop import *  # noqa: F403

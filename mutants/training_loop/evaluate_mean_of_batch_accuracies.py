@@ -2,6 +2,8 @@
 evaluate averages the per-batch losses and accuracies instead of weighing by samples.
 """
 
+from __future__ import annotations
+
 import torch
 
 from solutions.training_loop import *  # noqa: F403

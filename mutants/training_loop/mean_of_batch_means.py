@@ -2,6 +2,8 @@
 the mean of the batch means, so a small last batch weighs as much as a full one.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -2,6 +2,8 @@
 gradients reset only after each step, so those left before the call leak in.
 """
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 
