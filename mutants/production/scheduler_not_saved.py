@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from solutions import production as _solution
+from solutions import production as reference
 from solutions.production import *  # noqa: F403
 
 
 def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
-    _solution.save_checkpoint(path, model, optimizer, scheduler=None, epoch=epoch, step=step, extra=extra)
+    reference.save_checkpoint(path, model, optimizer, scheduler=None, epoch=epoch, step=step, extra=extra)

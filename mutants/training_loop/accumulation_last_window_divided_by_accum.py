@@ -1,5 +1,6 @@
-"""Pitfall (training_loop.train_with_accumulation):
-the final partial window is averaged over accum_steps, not over its micro-batches.
+"""Pitfall: the final partial window averaged over accum_steps (training_loop.train_with_accumulation).
+
+Not over its own micro-batches, as it should be.
 """
 
 from __future__ import annotations
