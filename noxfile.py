@@ -44,7 +44,7 @@ def watch(session: nox.Session) -> None:
 
 @nox.session(python=False, default=False)
 def check(session: nox.Session) -> None:
-    """Prove the suite both ways: lint, drift, solutions pass, exercises fail, mutants rejected."""
+    """Prove the suite both ways: lint, drift, conventions, solutions pass, exercises fail, mutants rejected."""
     _python(session, "-m", "kata.prove", *session.posargs)
 
 
