@@ -74,7 +74,7 @@ def solutions(session: nox.Session) -> None:
 
 @_maintainers
 def check(session: nox.Session) -> None:
-    """Prove the suite both ways: lint, drift, solutions pass, exercises fail, mutants rejected."""
+    """Prove the suite both ways: lint, drift, conventions, solutions pass, exercises fail, mutants rejected."""
     _python(session, "-m", "kata.prove", *session.posargs)
 
 

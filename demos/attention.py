@@ -1,4 +1,4 @@
-"""Demo of topic 5 (attention): a causal Transformer block on a tiny sentence, with real numbers.
+"""Demo of attention: a causal Transformer block on a tiny sentence, with real numbers.
 
 1. the attention weights of one head of a causal block (nothing above the diagonal, rows sum to 1);
 2. a query that may attend to nothing: zeros from your attention, NaN from a naive -inf softmax;
@@ -6,7 +6,7 @@
 4. causality: with causal_mask a later token never changes an earlier output;
 5. why 1/sqrt(d): how peaked the softmax gets as the width d grows, for three scalings.
 
-    python -m solutions.attention [--quick] [--png weights.png]
+    python -m exercises.attention [--quick] [--png weights.png]
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""Demo of topic 2: a hand-written backward pass of a small MLP on the digits, checked against
+"""Demo of autograd: a hand-written backward pass of a small MLP on the digits, checked against
 autograd and against finite differences, then used to train the network without autograd.
 
-    python -m solutions.autograd [--quick] [--png loss.png]
+    python -m exercises.autograd [--quick] [--png loss.png]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Demo of topic 4 (cnn): output sizes, convolution as im2col + matmul, and SmallCNN learning the digits.
+"""Demo of cnn: output sizes, convolution as im2col + matmul, and SmallCNN learning the digits.
 
-    python -m solutions.cnn [--quick] [--png PATH]
+    python -m exercises.cnn [--quick] [--png PATH]
 
 1. A few conv layers' output sizes from `conv2d_output_size`, checked against `nn.Conv2d`.
 2. `conv2d_unfold` against `F.conv2d` in float64: the largest difference, and the size of the im2col matrix.

@@ -1,4 +1,4 @@
-"""Demo of topic 8: one digits classifier with Dropout and BatchNorm, run the wrong way and the right way.
+"""Demo of inference: one digits classifier with Dropout and BatchNorm, run the wrong way and the right way.
 
 1. The same test images, predicted twice in training mode (under no_grad: the bug) and twice with
    `predict`: train mode changes answers from run to run, eval mode never does.
@@ -58,7 +58,7 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print(f"a {sum(p.numel() for p in model.parameters()):,}-parameter MLP (BatchNorm, Dropout 0.5) trained "
           f"{epochs} epochs on {len(y_train)} digits on {dev}: test accuracy {acc:.3f} with predict\n")
 
-    # 1. the same input, run after run -----------------------------------------------------------
+    # ---------------------------------------------------------------- 1. the same input, run after run
     print("1. the same test images, predicted twice")
     wrong = copy.deepcopy(model).train()  # the bug: no_grad, but still in training mode
     with torch.no_grad():
@@ -78,7 +78,7 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print(f"   P(true class {label}) for test image 0 (in a batch of 16), five train-mode runs: "
           + " ".join(f"{p[label].item():.3f}" for p in p_train) + f"; predict: {p_eval[label].item():.3f}\n")
 
-    # 2. BatchNorm statistics drift -------------------------------------------------------------
+    # ---------------------------------------------------------------- 2. BatchNorm statistics drift
     print("2. serving a stream of requests in training mode moves BatchNorm's statistics")
     bn = model[2]
     served = copy.deepcopy(model).train()
@@ -101,7 +101,7 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print("   (recomputed for the final weights: the statistics kept during training averaged the activations "
           "of weights that were still changing)\n")
 
-    # 3. MC dropout uncertainty ---------------------------------------------------------------------
+    # ---------------------------------------------------------------- 3. MC dropout uncertainty
     print("3. MC dropout: the spread of softmax probabilities over stochastic passes")
     probs = nn.Sequential(model, nn.Softmax(dim=1))
     n_samples = 10 if quick else 50

@@ -9,7 +9,7 @@ a rank-4 adapter on a few layers, a few percent of the parameters, and leaves th
 weights untouched for the original task. The adapter is saved alone, loaded into a fresh copy,
 and finally merged into plain `nn.Linear` layers: same outputs, no LoRA left at inference.
 
-    python -m solutions.lora [--quick] [--png lora.png]
+    python -m exercises.lora [--quick] [--png lora.png]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Demo of topic 9: a checkpoint that resumes exactly, a bfloat16 autocast step, peak GPU memory.
+"""Demo of production: a checkpoint that resumes exactly, a bfloat16 autocast step, peak GPU memory.
 
-    python -m solutions.production [--quick]
+    python -m exercises.production [--quick]
 
 1. Trains a small MLP with dropout on the digits for 2 epochs (shuffling DataLoader, Adam), once
    straight through and once interrupted after epoch 1: save, a "new process" (other seeds, a fresh

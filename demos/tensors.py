@@ -1,6 +1,6 @@
-"""Demo of topic 1: where a tensor lives, and what moving and casting it costs.
+"""Demo of tensors: where a tensor lives, and what moving and casting it costs.
 
-    python -m solutions.tensors [--quick]
+    python -m exercises.tensors [--quick]
 
 Prints the bytes of a model in float32 and bfloat16 (parameters vs buffers, elements vs bytes),
 moves a nested batch to the compute device, and times host<->device copies (pageable vs pinned

@@ -1,4 +1,4 @@
-"""Demo of topic 3: the same model trained with a correct loop and with the forgotten zero_grad.
+"""Demo of training_loop: the same model trained with a correct loop and with the forgotten zero_grad.
 
 On the handwritten digits (kata.data), a small MLP is trained twice from the same initial weights:
 once with the topic's `train_one_epoch`, once with an inline copy that never resets the gradients.

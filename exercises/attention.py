@@ -1,4 +1,4 @@
-"""Topic 5 - self-attention and the Transformer block: queries, keys and values, masks, heads, pre-LN.
+"""attention - self-attention and the Transformer block: queries, keys and values, masks, heads, pre-LN.
 
 Masks are boolean with ``True`` meaning "may attend" (the ``F.scaled_dot_product_attention``
 convention). Careful: ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` use the
@@ -130,7 +130,7 @@ class TransformerBlock(nn.Module):
         raise NotImplementedError("attention.TransformerBlock: pre-LN, x + dropout(attn(norm1(x))), then the ff branch")
 
 
-if __name__ == "__main__":  # python -m solutions.attention: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.attention: the concept at work, with real numbers
     from demos import run
 
     run("attention")

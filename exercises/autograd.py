@@ -1,4 +1,4 @@
-"""Topic 2 - autograd and backpropagation: write the backward pass by hand, then check it.
+"""autograd - backpropagation: write the backward pass by hand, then check it.
 
 Every function here computes, with plain tensor operations, a gradient that autograd would give
 you. Conventions follow ``nn.Linear``: ``y = x @ weight.T + bias`` with ``weight`` of shape
@@ -156,7 +156,7 @@ def numerical_gradient(f: Callable[[Tensor], Tensor | float], x: Tensor, eps: fl
     raise NotImplementedError("autograd.numerical_gradient: central differences, one element at a time, on a copy of x")
 
 
-if __name__ == "__main__":  # python -m solutions.autograd: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.autograd: the concept at work, with real numbers
     from demos import run
 
     run("autograd")

@@ -1,4 +1,4 @@
-"""Topic 6 - pretraining vs fine-tuning: freeze what was learned, train a new head, then decide how much more to thaw.
+"""finetuning - pretrained vs fine-tuned: freeze what was learned, train a new head, then decide how much more to thaw.
 
 A pretrained network (here `torchvision.models.resnet18(weights=None)` or any `nn.Module` with an
 `fc` head) already turns images into useful features. Fine-tuning reuses them: freeze the backbone
@@ -157,7 +157,7 @@ def choose_strategy(n_labeled: int, similar_domain: bool, model_params: int) -> 
     raise NotImplementedError("finetuning.choose_strategy: follow the decision table in the docstring")
 
 
-if __name__ == "__main__":  # python -m solutions.finetuning: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.finetuning: the concept at work, with real numbers
     from demos import run
 
     run("finetuning")

@@ -1,4 +1,4 @@
-"""Topic 8 - inference is not training: eval() switches what layers do, no_grad switches off the tape.
+"""inference - inference is not training: eval() switches what layers do, no_grad switches off the tape.
 
 Two independent switches decide how a forward pass behaves:
 
@@ -98,7 +98,7 @@ def update_bn_stats(model: nn.Module, loader: Iterable, device: str | torch.devi
 
 
 
-if __name__ == "__main__":  # python -m solutions.inference: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.inference: the concept at work, with real numbers
     from demos import run
 
     run("inference")

@@ -1,4 +1,4 @@
-"""Topic 7 - LoRA: low-rank adaptation of a frozen model.
+"""lora - LoRA: low-rank adaptation of a frozen model.
 
 Fine-tuning every weight of a big model costs a full copy of its parameters (and their optimiser
 state) per task. LoRA freezes the pretrained weight ``W`` of a linear layer and learns a low-rank
@@ -134,7 +134,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
     raise NotImplementedError("lora.merge_lora: merge each LoRALinear and put its base back in its place")
 
 
-if __name__ == "__main__":  # python -m solutions.lora: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.lora: the concept at work, with real numbers
     from demos import run
 
     run("lora")

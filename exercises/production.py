@@ -1,4 +1,4 @@
-"""Topic 9 - production habits: atomic checkpoints that resume exactly, mixed precision, peak GPU memory."""
+"""production - production habits: atomic checkpoints that resume exactly, mixed precision, peak GPU memory."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def peak_memory_bytes(fn: Callable[[], object], device) -> int:
     raise NotImplementedError("production.peak_memory_bytes: reset the peak, run, synchronise, read")
 
 
-if __name__ == "__main__":  # python -m solutions.production: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.production: the concept at work, with real numbers
     from demos import run
 
     run("production")

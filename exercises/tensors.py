@@ -1,4 +1,4 @@
-"""Topic 1 - tensor lifecycle: where a tensor lives, how it moves, and what it costs in bytes."""
+"""tensors - tensor lifecycle: where a tensor lives, how it moves, and what it costs in bytes."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def module_nbytes(module: nn.Module, *, include_buffers: bool = True) -> int:
     raise NotImplementedError("tensors.module_nbytes: each parameter (and buffer) once, in bytes")
 
 
-if __name__ == "__main__":  # python -m solutions.tensors: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.tensors: the concept at work, with real numbers
     from demos import run
 
     run("tensors")

@@ -1,4 +1,4 @@
-"""Topic 3 - training loops: one optimizer step per batch, on that batch's gradient alone.
+"""training_loop - training loops: one optimizer step per batch, on that batch's gradient alone.
 
 ``loss.backward()`` does not overwrite ``param.grad``: it ADDS the new gradient to whatever is
 already there. That is what makes gradient accumulation possible (several micro-batches summed into
@@ -163,7 +163,7 @@ def fit(
     raise NotImplementedError("training_loop.fit: train, evaluate, keep a copy of the weights with the lowest val_loss")
 
 
-if __name__ == "__main__":  # python -m solutions.training_loop: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.training_loop: the concept at work, with real numbers
     from demos import run
 
     run("training_loop")

@@ -2,10 +2,11 @@
 
 1. lint (ruff) and the manifest (every exercise hinted, every topic tested);
 2. stubs and solutions have not drifted (kata.drift);
-3. the whole suite passes on solutions/;
-4. every test that runs fails on the shipped exercises/ (any that passes is listed);
-5. every wrong implementation under mutants/ is rejected by its topic's tests (kata.mutants);
-6. the harness's own tests (tests_harness/) pass.
+3. the house conventions hold (kata.conventions: marker aliases, dividers, mutant imports, docstrings);
+4. the whole suite passes on solutions/;
+5. every test that runs fails on the shipped exercises/ (any that passes is listed);
+6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.mutants);
+7. the harness's own tests (tests_harness/) pass.
 
 Exits non-zero if any step fails; prints one line per step at the end.
 """
@@ -19,7 +20,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from kata import drift, manifest, mutants, progress, reset
+from kata import conventions, drift, manifest, mutants, progress, reset
 
 ROOT = manifest.ROOT
 
@@ -73,6 +74,13 @@ def step_drift() -> tuple[bool, str]:
     return drift.main([]) == 0 and not stale, "exercises/ and solutions/ share names, signatures and docstrings"
 
 
+def step_conventions() -> tuple[bool, str]:
+    found = conventions.problems(ROOT)
+    for p in found:
+        print(f"  conventions: {p}")
+    return not found, f"{len(found)} convention(s) broken"
+
+
 def step_solutions(tmp: str) -> tuple[bool, str]:
     junit = os.path.join(tmp, "solutions.xml")
     proc = _pytest("--solutions", junit=junit)
@@ -122,6 +130,7 @@ def main(argv: list[str]) -> int:
         "lint": step_lint,
         "manifest": step_manifest,
         "drift": step_drift,
+        "conventions": step_conventions,
         "solutions": step_solutions,
         "exercises": step_exercises,
         "mutants": step_mutants,
@@ -142,7 +151,7 @@ def main(argv: list[str]) -> int:
             results.append((name, ok, summary, time.perf_counter() - start))
     print("\ncheck summary")
     for name, ok, summary, secs in results:
-        print(f"  {'ok  ' if ok else 'FAIL'} {name:<10} {secs:6.1f}s  {summary}")
+        print(f"  {'ok  ' if ok else 'FAIL'} {name:<11} {secs:6.1f}s  {summary}")
     return 0 if all(ok for _, ok, _, _ in results) else 1
 
 

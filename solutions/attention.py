@@ -1,4 +1,4 @@
-"""Topic 5 - self-attention and the Transformer block: queries, keys and values, masks, heads, pre-LN.
+"""attention - self-attention and the Transformer block: queries, keys and values, masks, heads, pre-LN.
 
 Masks are boolean with ``True`` meaning "may attend" (the ``F.scaled_dot_product_attention``
 convention). Careful: ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` use the

@@ -1,4 +1,4 @@
-"""Topic 2 - autograd and backpropagation: write the backward pass by hand, then check it.
+"""autograd - backpropagation: write the backward pass by hand, then check it.
 
 Every function here computes, with plain tensor operations, a gradient that autograd would give
 you. Conventions follow ``nn.Linear``: ``y = x @ weight.T + bias`` with ``weight`` of shape

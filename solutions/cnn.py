@@ -1,4 +1,4 @@
-"""Topic 4 - convolutional networks: output sizes, convolution as im2col plus a matrix product, a small CNN.
+"""cnn - convolutional networks: output sizes, convolution as im2col plus a matrix product, a small CNN.
 
 A 2-D convolution slides a `(C_in, kh, kw)` filter over the (padded) image; every output pixel is a dot
 product between one filter and one patch. Lay every patch out as a column (`F.unfold`, "im2col") and the

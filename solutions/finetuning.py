@@ -1,4 +1,4 @@
-"""Topic 6 - pretraining vs fine-tuning: freeze what was learned, train a new head, then decide how much more to thaw.
+"""finetuning - pretrained vs fine-tuned: freeze what was learned, train a new head, then decide how much more to thaw.
 
 A pretrained network (here `torchvision.models.resnet18(weights=None)` or any `nn.Module` with an
 `fc` head) already turns images into useful features. Fine-tuning reuses them: freeze the backbone

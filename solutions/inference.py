@@ -1,4 +1,4 @@
-"""Topic 8 - inference is not training: eval() switches what layers do, no_grad switches off the tape.
+"""inference - inference is not training: eval() switches what layers do, no_grad switches off the tape.
 
 Two independent switches decide how a forward pass behaves:
 

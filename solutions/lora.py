@@ -1,4 +1,4 @@
-"""Topic 7 - LoRA: low-rank adaptation of a frozen model.
+"""lora - LoRA: low-rank adaptation of a frozen model.
 
 Fine-tuning every weight of a big model costs a full copy of its parameters (and their optimiser
 state) per task. LoRA freezes the pretrained weight ``W`` of a linear layer and learns a low-rank

@@ -1,4 +1,4 @@
-"""Topic 9 - production habits: atomic checkpoints that resume exactly, mixed precision, peak GPU memory."""
+"""production - production habits: atomic checkpoints that resume exactly, mixed precision, peak GPU memory."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Topic 1 - tensor lifecycle: where a tensor lives, how it moves, and what it costs in bytes."""
+"""tensors - tensor lifecycle: where a tensor lives, how it moves, and what it costs in bytes."""
 
 from __future__ import annotations
 

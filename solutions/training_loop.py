@@ -1,4 +1,4 @@
-"""Topic 3 - training loops: one optimizer step per batch, on that batch's gradient alone.
+"""training_loop - training loops: one optimizer step per batch, on that batch's gradient alone.
 
 ``loss.backward()`` does not overwrite ``param.grad``: it ADDS the new gradient to whatever is
 already there. That is what makes gradient accumulation possible (several micro-batches summed into

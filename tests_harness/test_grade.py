@@ -1,6 +1,8 @@
 """The class grader on a small class the test builds: solved, unsolved, partly solved, and each
 failure mode (loop, exit, crash, out of memory, syntax error, tampering). Graded on `tensors`."""
 
+from __future__ import annotations
+
 import csv
 import json
 

@@ -1,6 +1,9 @@
 """Tests of the kata's own machinery (not run by a learner's `pytest`; run by `nox -s check`)."""
 
+from __future__ import annotations
+
 import json
+import keyword
 import subprocess
 import sys
 
@@ -12,17 +15,23 @@ from kata.impl import ImplementationError, load_topic
 ROOT = manifest.ROOT
 
 
-def test_manifest_lists_the_nine_topics_in_curriculum_order():
-    assert manifest.topic_names() == [
-        "tensors", "autograd", "training_loop", "cnn", "attention",
-        "finetuning", "lora", "inference", "production",
-    ]
+def test_topic_names_are_unique_identifiers_with_every_file_a_topic_needs():
+    names = manifest.topic_names()
+    assert names, "the manifest lists no topic"
+    assert len(names) == len(set(names)), f"a topic is listed twice: {names}"
+    for name in names:
+        assert name.isidentifier() and not keyword.iskeyword(name), f"{name!r} cannot be a module name"
+        for path in (f"tests/test_{name}.py", f"exercises/{name}.py", f"solutions/{name}.py", f"demos/{name}.py"):
+            assert (ROOT / path).is_file(), f"topic {name!r} has no {path}"
 
 
-def test_every_topic_has_a_test_file_and_solution():
-    for name in manifest.topic_names():
-        assert (ROOT / "tests" / f"test_{name}.py").is_file(), name
-        assert (ROOT / "exercises" / f"{name}.py").is_file(), name
+def test_every_topic_file_belongs_to_a_topic_of_the_manifest():
+    names = set(manifest.topic_names())
+    for folder in ("exercises", "solutions", "demos"):
+        stray = {p.stem for p in (ROOT / folder).glob("*.py")} - names - {"__init__"}
+        assert not stray, f"{folder}/ holds {sorted(stray)}, which the manifest does not list as topics"
+    stray = {p.stem.removeprefix("test_") for p in (ROOT / "tests").glob("test_*.py")} - names
+    assert not stray, f"tests/ tests {sorted(stray)}, which the manifest does not list as topics"
 
 
 def test_missing_topic_file_is_an_error_that_says_so(tmp_path):

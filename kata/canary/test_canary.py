@@ -1,6 +1,8 @@
 """Grading canaries: every test here must FAIL. Copied into each grading sandbox and run after
 the submission's topic tests; one that passes means an assertion helper was disarmed."""
 
+from __future__ import annotations
+
 import pytest
 import torch
 

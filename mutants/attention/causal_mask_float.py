@@ -1,5 +1,7 @@
 """Pitfall: the causal mask comes back as 0/1 floats instead of bool (attention.causal_mask)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the device argument is ignored, the mask is always built on the CPU (attention.causal_mask)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the causal mask keeps the upper triangle, so tokens attend to the future (attention.causal_mask)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the causal mask drops the diagonal, so a token cannot see itself (attention.causal_mask)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

@@ -1,12 +1,14 @@
 """Pitfall: dropout stays on in eval mode, F.dropout(..., training=True) (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
 import torch.nn.functional as F
 
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import TransformerBlock as _Reference
 
 
-class TransformerBlock(_Reference):
+class TransformerBlock(reference.TransformerBlock):
     def __init__(self, d_model, n_heads, d_ff, dropout=0.0):
         super().__init__(d_model, n_heads, d_ff, dropout)
         self.p = dropout

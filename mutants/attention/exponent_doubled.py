@@ -1,5 +1,7 @@
 """Pitfall: the exponent uses 2 * (2i) / d_model, twice too large (attention.sinusoidal_positional_encoding)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

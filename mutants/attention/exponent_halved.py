@@ -1,5 +1,6 @@
-"""Pitfall: the exponent uses the pair index i / d_model, half what it should be
-(attention.sinusoidal_positional_encoding)."""
+"""Pitfall: the exponent uses the pair index i / d_model, half too small (attention.sinusoidal_positional_encoding)."""
+
+from __future__ import annotations
 
 import torch
 

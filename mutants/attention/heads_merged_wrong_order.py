@@ -1,14 +1,17 @@
-"""Pitfall: heads merged feature-major, (B, T, d_head, H) flattened, instead of head-major
-(attention.MultiHeadSelfAttention)."""
+"""Pitfall: heads merged feature-major instead of head-major (attention.MultiHeadSelfAttention).
 
+(B, T, d_head, H) is flattened, so each output feature mixes the heads.
+"""
+
+from __future__ import annotations
+
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import MultiHeadSelfAttention as _Reference
-from solutions.attention import scaled_dot_product_attention
 
 
-class MultiHeadSelfAttention(_Reference):
+class MultiHeadSelfAttention(reference.MultiHeadSelfAttention):
     def forward(self, x, mask=None):
         B, T, _ = x.shape
         q, k, v = (self._split_heads(p(x)) for p in (self.q_proj, self.k_proj, self.v_proj))
-        out, _ = scaled_dot_product_attention(q, k, v, mask)
+        out, _ = reference.scaled_dot_product_attention(q, k, v, mask)
         return self.out_proj(out.permute(0, 2, 3, 1).reshape(B, T, self.d_model))

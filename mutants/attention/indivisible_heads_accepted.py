@@ -1,12 +1,14 @@
 """Pitfall: d_model not divisible by n_heads is silently accepted (attention.MultiHeadSelfAttention)."""
 
+from __future__ import annotations
+
 from torch import nn
 
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import MultiHeadSelfAttention as _Reference
 
 
-class MultiHeadSelfAttention(_Reference):
+class MultiHeadSelfAttention(reference.MultiHeadSelfAttention):
     def __init__(self, d_model, n_heads, bias=True):
         nn.Module.__init__(self)
         self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads

@@ -1,5 +1,6 @@
-"""Pitfall: the mask is applied after the softmax, so rows no longer sum to 1
-(attention.scaled_dot_product_attention)."""
+"""Pitfall: the mask applied after the softmax, so rows no longer sum to 1 (attention.scaled_dot_product_attention)."""
+
+from __future__ import annotations
 
 import math
 

@@ -1,5 +1,6 @@
-"""Pitfall: the mask is read the nn.MultiheadAttention way, True = may NOT attend
-(attention.scaled_dot_product_attention)."""
+"""Pitfall: the mask read as nn.MultiheadAttention's, True = may NOT attend (attention.scaled_dot_product_attention)."""
+
+from __future__ import annotations
 
 import math
 

@@ -1,8 +1,10 @@
-"""Pitfall: the mask adds a finite -1e4 to the masked scores, which a large score outweighs.
+"""Pitfall: the mask adds a finite -1e4, which a large score outweighs (attention.scaled_dot_product_attention).
 
-(attention.scaled_dot_product_attention) A masked key whose score is above 1e4 (plus the others')
-still wins the softmax; replacing the masked scores (masked_fill) hides them whatever their value.
+A masked key whose score is above 1e4 (plus the others') still wins the softmax; replacing the masked
+scores (masked_fill) hides them whatever their value.
 """
+
+from __future__ import annotations
 
 import math
 

@@ -1,5 +1,9 @@
-"""Pitfall: an additive -inf mask with NaN patched by nan_to_num after the softmax; the forward is
-right, but the backward still goes through 0/0 = NaN (attention.scaled_dot_product_attention)."""
+"""Pitfall: an -inf mask with NaN patched by nan_to_num after the softmax (attention.scaled_dot_product_attention).
+
+The forward is right, but the backward still goes through 0/0 = NaN.
+"""
+
+from __future__ import annotations
 
 import math
 

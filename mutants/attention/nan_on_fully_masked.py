@@ -1,5 +1,7 @@
 """Pitfall: -inf everywhere in a fully masked row gives 0/0 = NaN (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

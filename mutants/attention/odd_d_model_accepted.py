@@ -1,5 +1,6 @@
-"""Pitfall: an odd d_model is silently accepted, the last column left as a lone sin
-(attention.sinusoidal_positional_encoding)."""
+"""Pitfall: an odd d_model accepted, the last column a lone sin (attention.sinusoidal_positional_encoding)."""
+
+from __future__ import annotations
 
 import math
 

@@ -1,10 +1,12 @@
 """Pitfall: the residual adds norm1(x) instead of the raw x (attention.TransformerBlock)."""
 
+from __future__ import annotations
+
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import TransformerBlock as _Reference
 
 
-class TransformerBlock(_Reference):
+class TransformerBlock(reference.TransformerBlock):
     def forward(self, x, mask=None):
         h = self.norm1(x)
         x = h + self.dropout(self.attn(h, mask))

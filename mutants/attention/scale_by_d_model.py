@@ -1,15 +1,16 @@
-"""Pitfall: each head's scores are scaled by sqrt(d_model) instead of sqrt(d_head)
-(attention.MultiHeadSelfAttention)."""
+"""Pitfall: each head's scores scaled by sqrt(d_model) instead of sqrt(d_head) (attention.MultiHeadSelfAttention)."""
+
+from __future__ import annotations
 
 import math
 
 import torch
 
+from solutions import attention as reference
 from solutions.attention import *  # noqa: F403
-from solutions.attention import MultiHeadSelfAttention as _Reference
 
 
-class MultiHeadSelfAttention(_Reference):
+class MultiHeadSelfAttention(reference.MultiHeadSelfAttention):
     def forward(self, x, mask=None):
         B, T, _ = x.shape
         q, k, v = (self._split_heads(p(x)) for p in (self.q_proj, self.k_proj, self.v_proj))

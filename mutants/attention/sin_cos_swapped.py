@@ -1,5 +1,7 @@
 """Pitfall: cos on the even columns and sin on the odd ones (attention.sinusoidal_positional_encoding)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

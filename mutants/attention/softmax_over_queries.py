@@ -1,5 +1,7 @@
 """Pitfall: the softmax runs over the queries axis instead of the keys (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import math
 
 import torch

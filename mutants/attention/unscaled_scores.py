@@ -1,5 +1,7 @@
 """Pitfall: the scores are not scaled at all (attention.scaled_dot_product_attention)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.attention import *  # noqa: F403

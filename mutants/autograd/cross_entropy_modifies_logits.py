@@ -1,5 +1,7 @@
 """Pitfall: the row maximum is subtracted in place, changing the caller's logits (autograd.cross_entropy_backward)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: a naive softmax, exp(logits) / sum, that overflows for large logits (autograd.cross_entropy_backward)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the 1/N of the mean reduction is missing (autograd.cross_entropy_backward)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: grad_bias is averaged over the batch instead of summed (autograd.linear_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

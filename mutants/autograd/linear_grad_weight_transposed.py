@@ -1,5 +1,7 @@
 """Pitfall: grad_weight comes back as (in, out), the transpose of weight's layout (autograd.linear_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: written for 2-D x only; extra leading batch dimensions are not summed (autograd.linear_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

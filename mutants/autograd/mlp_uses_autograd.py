@@ -1,5 +1,7 @@
 """Pitfall: autograd does the work instead of a hand-written backward pass (autograd.mlp_backward)."""
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 

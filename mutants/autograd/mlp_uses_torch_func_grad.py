@@ -3,6 +3,8 @@
 torch.func.grad runs even under torch.inference_mode() and on inputs that do not require grad.
 """
 
+from __future__ import annotations
+
 import torch
 import torch.nn.functional as F
 

@@ -1,5 +1,7 @@
 """Pitfall: divides by the batch size pred.shape[0] instead of the number of elements (autograd.mse_loss_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

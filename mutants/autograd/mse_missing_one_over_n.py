@@ -1,5 +1,7 @@
 """Pitfall: the 1/N of the mean is missing (autograd.mse_loss_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

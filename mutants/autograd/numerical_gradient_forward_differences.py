@@ -1,5 +1,7 @@
 """Pitfall: forward differences (f(x + eps) - f(x)) / eps, an O(eps) error (autograd.numerical_gradient)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

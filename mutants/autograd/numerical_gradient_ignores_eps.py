@@ -1,5 +1,7 @@
 """Pitfall: the eps argument is ignored in favour of a fixed step (autograd.numerical_gradient)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

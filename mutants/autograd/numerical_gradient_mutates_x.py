@@ -1,5 +1,7 @@
 """Pitfall: x nudged in place and "restored" by arithmetic, off by rounding (autograd.numerical_gradient)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

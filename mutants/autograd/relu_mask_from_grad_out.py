@@ -1,5 +1,7 @@
 """Pitfall: the ReLU mask is taken from the sign of grad_out instead of the input x (autograd.relu_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

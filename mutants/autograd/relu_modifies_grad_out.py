@@ -1,5 +1,7 @@
 """Pitfall: grad_out is zeroed in place where x <= 0, changing the caller's tensor (autograd.relu_backward)."""
 
+from __future__ import annotations
+
 from solutions.autograd import *  # noqa: F403
 
 

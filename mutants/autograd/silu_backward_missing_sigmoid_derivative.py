@@ -1,5 +1,7 @@
 """Pitfall: SiLU.backward returns grad_out * sigmoid(x), missing the x * sigmoid'(x) term (autograd.SiLU)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

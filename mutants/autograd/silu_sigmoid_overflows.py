@@ -1,5 +1,7 @@
 """Pitfall: sigmoid written as exp(x) / (1 + exp(x)), NaN for large x (autograd.SiLU)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.autograd import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: Conv -> ReLU -> pool blocks without BatchNorm2d, so train() and eval() are the same (cnn.SmallCNN)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.cnn import *  # noqa: F403

@@ -1,5 +1,9 @@
-"""Pitfall: the ReLUs forgotten; with average pooling the whole network is one affine map, a linear classifier
-in disguise (cnn.SmallCNN)."""
+"""Pitfall: the ReLUs forgotten, so the network is a linear classifier in disguise (cnn.SmallCNN).
+
+With average pooling, the whole network is one affine map.
+"""
+
+from __future__ import annotations
 
 from torch import nn
 

@@ -1,5 +1,7 @@
 """Pitfall: conv2d_unfold simply calls F.conv2d, which the exercise forbids (cnn.conv2d_unfold)."""
 
+from __future__ import annotations
+
 import torch.nn.functional as F
 
 from solutions.cnn import *  # noqa: F403

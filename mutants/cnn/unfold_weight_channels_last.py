@@ -1,5 +1,6 @@
-"""Pitfall: the filters are flattened in (kh, kw, C_in) order while F.unfold's rows are (C_in, kh, kw)
-(cnn.conv2d_unfold)."""
+"""Pitfall: the filters flattened in (kh, kw, C_in) order, F.unfold's rows are (C_in, kh, kw) (cnn.conv2d_unfold)."""
+
+from __future__ import annotations
 
 import torch.nn.functional as F
 

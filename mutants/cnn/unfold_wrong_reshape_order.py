@@ -1,5 +1,6 @@
-"""Pitfall: the (N, L, C_out) product is viewed as (N, C_out, H_out, W_out) without moving C_out forward
-(cnn.conv2d_unfold)."""
+"""Pitfall: the (N, L, C_out) product viewed as (N, C_out, H_out, W_out) without a permute (cnn.conv2d_unfold)."""
+
+from __future__ import annotations
 
 import torch.nn.functional as F
 

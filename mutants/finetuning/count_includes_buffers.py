@@ -1,5 +1,7 @@
 """Pitfall: parameters counted from state_dict(), so BatchNorm buffers count too (finetuning.count_parameters)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

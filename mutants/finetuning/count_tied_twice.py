@@ -1,5 +1,7 @@
 """Pitfall: a tied weight counted once per name (finetuning.count_parameters)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

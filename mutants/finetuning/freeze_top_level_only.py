@@ -1,5 +1,7 @@
 """Pitfall: only the module's own parameters are frozen, not those of nested submodules (finetuning.freeze)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: "freezing" with model.eval(); the parameters still get gradients and move (finetuning.freeze)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

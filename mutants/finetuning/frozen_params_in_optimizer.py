@@ -1,7 +1,9 @@
 """Pitfall: frozen parameters handed to the optimizer (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
+from solutions import finetuning as reference
 from solutions.finetuning import *  # noqa: F403
-from solutions.finetuning import NORM_LAYERS
 
 
 def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
@@ -13,7 +15,7 @@ def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
             if id(p) in seen:
                 continue
             seen.add(id(p))
-            decays = not (name == "bias" or isinstance(module, NORM_LAYERS))
+            decays = not (name == "bias" or isinstance(module, reference.NORM_LAYERS))
             groups[(id(p) in head, decays)].append(p)
     return [{"params": ps, "lr": head_lr if h else backbone_lr, "weight_decay": weight_decay if d else 0.0}
             for (h, d), ps in groups.items() if ps]

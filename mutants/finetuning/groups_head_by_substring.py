@@ -1,5 +1,9 @@
-"""Pitfall: the head found by "fc" anywhere in the parameter name, so a backbone layer named fc1 gets head_lr
-(finetuning.trainable_param_groups)."""
+"""Pitfall: the head found by "fc" anywhere in the parameter name (finetuning.trainable_param_groups).
+
+A backbone layer named fc1 gets head_lr.
+"""
+
+from __future__ import annotations
 
 from solutions.finetuning import *  # noqa: F403
 

@@ -1,16 +1,20 @@
-"""Pitfall: norm layers listed by hand as BatchNorm2d/LayerNorm/GroupNorm/InstanceNorm2d: a BatchNorm1d's weight
-is decayed (finetuning.trainable_param_groups)."""
+"""Pitfall: norm layers listed by hand, so a BatchNorm1d's weight is decayed (finetuning.trainable_param_groups).
+
+The list: BatchNorm2d, LayerNorm, GroupNorm, InstanceNorm2d.
+"""
+
+from __future__ import annotations
 
 from torch import nn
 
-from solutions import finetuning as _solution
+from solutions import finetuning as reference
 from solutions.finetuning import *  # noqa: F403
 
 
 def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
-    saved = _solution.NORM_LAYERS
-    _solution.NORM_LAYERS = (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
+    saved = reference.NORM_LAYERS
+    reference.NORM_LAYERS = (nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm, nn.InstanceNorm2d)
     try:
-        return _solution.trainable_param_groups(model, head_lr, backbone_lr, weight_decay)
+        return reference.trainable_param_groups(model, head_lr, backbone_lr, weight_decay)
     finally:
-        _solution.NORM_LAYERS = saved
+        reference.NORM_LAYERS = saved

@@ -1,8 +1,10 @@
 """Pitfall: head and backbone learning rates swapped (finetuning.trainable_param_groups)."""
 
-from solutions import finetuning as _sol
+from __future__ import annotations
+
+from solutions import finetuning as reference
 from solutions.finetuning import *  # noqa: F403
 
 
 def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
-    return _sol.trainable_param_groups(model, backbone_lr, head_lr, weight_decay)
+    return reference.trainable_param_groups(model, backbone_lr, head_lr, weight_decay)

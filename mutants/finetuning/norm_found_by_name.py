@@ -1,5 +1,7 @@
 """Pitfall: norm layers found by "bn" in the parameter name (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

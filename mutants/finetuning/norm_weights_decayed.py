@@ -1,5 +1,7 @@
 """Pitfall: only biases spared from weight decay; norm layers' weights decayed (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: every BatchNorm in eval mode, trainable ones too (finetuning.set_train_mode)."""
 
+from __future__ import annotations
+
 from torch import nn
 
 from solutions.finetuning import *  # noqa: F403

@@ -1,5 +1,6 @@
-"""Pitfall: only nn.BatchNorm2d layers kept in eval mode; a frozen BatchNorm1d still drifts
-(finetuning.set_train_mode)."""
+"""Pitfall: only nn.BatchNorm2d kept in eval mode; a frozen BatchNorm1d still drifts (finetuning.set_train_mode)."""
+
+from __future__ import annotations
 
 from torch import nn
 

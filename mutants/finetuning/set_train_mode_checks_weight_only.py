@@ -1,5 +1,6 @@
-"""Pitfall: a BatchNorm counted as frozen when its weight is, although its bias still trains
-(finetuning.set_train_mode)."""
+"""Pitfall: a BatchNorm counted as frozen when its weight is, its bias still training (finetuning.set_train_mode)."""
+
+from __future__ import annotations
 
 from torch import nn
 

@@ -1,13 +1,15 @@
 """Pitfall: head and stages unfrozen without freezing the rest first (finetuning.unfreeze_last_blocks)."""
 
+from __future__ import annotations
+
+from solutions import finetuning as reference
 from solutions.finetuning import *  # noqa: F403
-from solutions.finetuning import unfreeze
 
 
 def unfreeze_last_blocks(model, n):
     if not 0 <= n <= 4:
         raise ValueError(f"n={n} must be in 0..4")
-    unfreeze(model.fc)
+    reference.unfreeze(model.fc)
     for stage in [model.layer4, model.layer3, model.layer2, model.layer1][:n]:
-        unfreeze(stage)
+        reference.unfreeze(stage)
     return model

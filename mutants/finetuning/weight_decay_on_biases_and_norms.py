@@ -1,5 +1,7 @@
 """Pitfall: weight decay on biases and norm weights too (finetuning.trainable_param_groups)."""
 
+from __future__ import annotations
+
 from solutions.finetuning import *  # noqa: F403
 
 

@@ -1,5 +1,6 @@
-"""Pitfall: update_bn_stats restores only the top-level training flag, as update_bn does
-(inference.update_bn_stats)."""
+"""Pitfall: only the top-level training flag is restored, as update_bn does (inference.update_bn_stats)."""
+
+from __future__ import annotations
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm

@@ -1,17 +1,19 @@
 """Pitfall: update_bn_stats leaves momentum=None on every BatchNorm (inference.update_bn_stats)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def update_bn_stats(model, loader, device="cpu"):
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     if not bns:
         return
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     for bn in bns:
         bn.reset_running_stats()
         bn.momentum = None
@@ -20,4 +22,4 @@ def update_bn_stats(model, loader, device="cpu"):
         for batch in loader:
             inputs = batch[0] if isinstance(batch, (list, tuple)) else batch
             model(inputs.to(device))
-    _restore_training_flags(flags)
+    reference._restore_training_flags(flags)

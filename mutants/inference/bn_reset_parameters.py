@@ -1,18 +1,22 @@
-"""Pitfall: update_bn_stats resets each BatchNorm with reset_parameters(), wiping its learned weight
-and bias along with the statistics (inference.update_bn_stats)."""
+"""Pitfall: each BatchNorm reset with reset_parameters(), its weight and bias too (inference.update_bn_stats).
+
+The learned affine parameters are wiped along with the statistics.
+"""
+
+from __future__ import annotations
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def update_bn_stats(model, loader, device="cpu"):
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     if not bns:
         return
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     momenta = {bn: bn.momentum for bn in bns}
     for bn in bns:
         bn.reset_parameters()  # running statistics, and weight=1, bias=0 too
@@ -26,4 +30,4 @@ def update_bn_stats(model, loader, device="cpu"):
     finally:
         for bn, momentum in momenta.items():
             bn.momentum = momentum
-        _restore_training_flags(flags)
+        reference._restore_training_flags(flags)

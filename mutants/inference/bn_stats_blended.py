@@ -1,18 +1,19 @@
-"""Pitfall: update_bn_stats without resetting the running statistics, so the stale ones blend in
-(inference.update_bn_stats)."""
+"""Pitfall: the running statistics are not reset, so the stale ones blend in (inference.update_bn_stats)."""
+
+from __future__ import annotations
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def update_bn_stats(model, loader, device="cpu"):
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     if not bns:
         return
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     momenta = {bn: bn.momentum for bn in bns}
     for bn in bns:
         bn.momentum = None
@@ -23,4 +24,4 @@ def update_bn_stats(model, loader, device="cpu"):
             model(inputs.to(device))
     for bn, momentum in momenta.items():
         bn.momentum = momentum
-    _restore_training_flags(flags)
+    reference._restore_training_flags(flags)

@@ -1,18 +1,22 @@
-"""Pitfall: update_bn_stats keeps each BatchNorm's momentum: an exponential average of the batches,
-weighted towards the last ones, instead of the cumulative one (inference.update_bn_stats)."""
+"""Pitfall: each BatchNorm keeps its momentum (inference.update_bn_stats).
+
+An exponential average of the batches, weighted towards the last ones, instead of the cumulative one.
+"""
+
+from __future__ import annotations
 
 import torch
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def update_bn_stats(model, loader, device="cpu"):
     bns = [m for m in model.modules() if isinstance(m, _BatchNorm)]
     if not bns:
         return
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     momenta = {bn: bn.momentum for bn in bns}
     for bn in bns:
         bn.reset_running_stats()
@@ -23,4 +27,4 @@ def update_bn_stats(model, loader, device="cpu"):
             model(inputs.to(device))
     for bn, momentum in momenta.items():
         bn.momentum = momentum
-    _restore_training_flags(flags)
+    reference._restore_training_flags(flags)

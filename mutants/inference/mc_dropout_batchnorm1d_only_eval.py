@@ -1,15 +1,19 @@
-"""Pitfall: MC dropout puts the model in train mode and only BatchNorm1d back in eval, so a
-BatchNorm2d normalises with batch statistics (inference.mc_dropout_predict)."""
+"""Pitfall: the model in train mode and only BatchNorm1d back in eval (inference.mc_dropout_predict).
+
+A BatchNorm2d then normalises with batch statistics.
+"""
+
+from __future__ import annotations
 
 import torch
 from torch import nn
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def mc_dropout_predict(model, x, n_samples=20):
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     model.train()
     for module in model.modules():
         if isinstance(module, nn.BatchNorm1d):
@@ -18,5 +22,5 @@ def mc_dropout_predict(model, x, n_samples=20):
         with torch.no_grad():
             samples = torch.stack([model(x) for _ in range(n_samples)])
     finally:
-        _restore_training_flags(flags)
+        reference._restore_training_flags(flags)
     return samples.mean(dim=0), samples.std(dim=0)

@@ -1,5 +1,6 @@
-"""Pitfall: MC dropout restores with model.train(was_training) instead of each module's own flag
-(inference.mc_dropout_predict)."""
+"""Pitfall: restored with model.train(was_training), not each module's own flag (inference.mc_dropout_predict)."""
+
+from __future__ import annotations
 
 import torch
 from torch.nn.modules.dropout import _DropoutNd

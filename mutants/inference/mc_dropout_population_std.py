@@ -1,14 +1,16 @@
 """Pitfall: MC dropout's std divides by n_samples instead of n_samples - 1 (inference.mc_dropout_predict)."""
 
+from __future__ import annotations
+
 import torch
 from torch.nn.modules.dropout import _DropoutNd
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def mc_dropout_predict(model, x, n_samples=20):
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     model.eval()
     for module in model.modules():
         if isinstance(module, _DropoutNd):
@@ -17,5 +19,5 @@ def mc_dropout_predict(model, x, n_samples=20):
         with torch.no_grad():
             samples = torch.stack([model(x) for _ in range(n_samples)])
     finally:
-        _restore_training_flags(flags)
+        reference._restore_training_flags(flags)
     return samples.mean(dim=0), samples.std(dim=0, unbiased=False)

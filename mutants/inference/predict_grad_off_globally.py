@@ -1,17 +1,21 @@
-"""Pitfall: predict switches autograd off with torch.set_grad_enabled(False) and never back on, so
-the caller's training code silently stops recording (inference.predict)."""
+"""Pitfall: autograd switched off with torch.set_grad_enabled(False), never back on (inference.predict).
+
+The caller's training code silently stops recording.
+"""
+
+from __future__ import annotations
 
 import torch
 
+from solutions import inference as reference
 from solutions.inference import *  # noqa: F403
-from solutions.inference import _restore_training_flags, _training_flags
 
 
 def predict(model, x):
     torch.set_grad_enabled(False)
-    flags = _training_flags(model)
+    flags = reference._training_flags(model)
     model.eval()
     try:
         return model(x)
     finally:
-        _restore_training_flags(flags)
+        reference._restore_training_flags(flags)

@@ -1,5 +1,9 @@
-"""Pitfall: predict restores with model.train(was_training), which pushes the top-level flag onto
-every submodule and loses mixed modes (inference.predict)."""
+"""Pitfall: predict restores the mode with model.train(was_training) (inference.predict).
+
+That pushes the top-level flag onto every submodule and loses mixed modes.
+"""
+
+from __future__ import annotations
 
 import torch
 

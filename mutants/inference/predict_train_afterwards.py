@@ -1,5 +1,7 @@
 """Pitfall: predict calls model.train() afterwards, flipping modules that were in eval (inference.predict)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.inference import *  # noqa: F403

@@ -2,6 +2,8 @@
 
 Dropout keeps sampling masks and BatchNorm normalises with (and updates) batch statistics."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.inference import *  # noqa: F403

@@ -1,7 +1,9 @@
 """Pitfall: apply_lora wraps every module named like a target, nn.Linear or not (lora.apply_lora)."""
 
+from __future__ import annotations
+
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear
 
 
 def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
@@ -16,5 +18,5 @@ def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, drop
     for p in model.parameters():
         p.requires_grad_(False)
     for parent, name, child in found:
-        setattr(parent, name, LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+        setattr(parent, name, reference.LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
     return model

@@ -1,14 +1,17 @@
-"""Pitfall: the base layer kept outside the module tree, so parameters(), state_dict() and .to()
-never see it (lora.LoRALinear)."""
+"""Pitfall: the base layer kept outside the module tree, as a plain attribute (lora.LoRALinear).
+
+parameters(), state_dict() and .to() never see it.
+"""
+
+from __future__ import annotations
 
 import types
 
-import solutions.lora as _solution
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear as _LoRALinear
 
 
-class LoRALinear(_LoRALinear):
+class LoRALinear(reference.LoRALinear):
     def __init__(self, base, r=8, alpha=16.0, dropout=0.0):
         super().__init__(base, r, alpha, dropout)
         del self._modules["base"]
@@ -16,5 +19,5 @@ class LoRALinear(_LoRALinear):
 
 
 # apply_lora as in the solution, but building this module's LoRALinear
-_apply = _solution.apply_lora
-apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
+apply_lora = types.FunctionType(reference.apply_lora.__code__, globals(), "apply_lora",
+                                reference.apply_lora.__defaults__)

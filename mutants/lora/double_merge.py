@@ -1,15 +1,16 @@
 """Pitfall: merge and unmerge ignore `merged`, so merging twice adds the update twice (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import torch
 
-import solutions.lora as _solution
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear as _LoRALinear
 
 
-class LoRALinear(_LoRALinear):
+class LoRALinear(reference.LoRALinear):
     @torch.no_grad()
     def merge(self):
         self.base.weight += self.delta_weight()
@@ -22,5 +23,5 @@ class LoRALinear(_LoRALinear):
 
 
 # apply_lora as in the solution, but building this module's LoRALinear
-_apply = _solution.apply_lora
-apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
+apply_lora = types.FunctionType(reference.apply_lora.__code__, globals(), "apply_lora",
+                                reference.apply_lora.__defaults__)

@@ -1,13 +1,14 @@
 """Pitfall: dropout applied to the rank-r hidden x @ lora_A.T instead of to the input x (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
-import solutions.lora as _solution
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear as _LoRALinear
 
 
-class LoRALinear(_LoRALinear):
+class LoRALinear(reference.LoRALinear):
     def forward(self, x):
         out = self.base(x)
         if self.merged:
@@ -16,5 +17,5 @@ class LoRALinear(_LoRALinear):
 
 
 # apply_lora as in the solution, but building this module's LoRALinear
-_apply = _solution.apply_lora
-apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
+apply_lora = types.FunctionType(reference.apply_lora.__code__, globals(), "apply_lora",
+                                reference.apply_lora.__defaults__)

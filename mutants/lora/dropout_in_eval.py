@@ -1,15 +1,16 @@
 """Pitfall: the LoRA path's dropout stays on in eval mode (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
 import torch.nn.functional as F
 
-import solutions.lora as _solution
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear as _LoRALinear
 
 
-class LoRALinear(_LoRALinear):
+class LoRALinear(reference.LoRALinear):
     def forward(self, x):
         out = self.base(x)
         if self.merged:
@@ -19,5 +20,5 @@ class LoRALinear(_LoRALinear):
 
 
 # apply_lora as in the solution, but building this module's LoRALinear
-_apply = _solution.apply_lora
-apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
+apply_lora = types.FunctionType(reference.apply_lora.__code__, globals(), "apply_lora",
+                                reference.apply_lora.__defaults__)

@@ -1,5 +1,6 @@
-"""Pitfall: load_lora_state_dict accepts keys of the frozen base, so an "adapter" can overwrite the
-pretrained weights (lora.load_lora_state_dict)."""
+"""Pitfall: keys of the frozen base accepted: an adapter overwrites pretrained weights (lora.load_lora_state_dict)."""
+
+from __future__ import annotations
 
 from solutions.lora import *  # noqa: F403
 

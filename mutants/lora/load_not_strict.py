@@ -1,5 +1,7 @@
 """Pitfall: loading ignores missing or extra keys and loads whatever matches (lora.load_lora_state_dict)."""
 
+from __future__ import annotations
+
 from solutions.lora import *  # noqa: F403
 
 

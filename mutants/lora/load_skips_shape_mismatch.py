@@ -1,14 +1,15 @@
-"""Pitfall: load_lora_state_dict silently skips factors whose shape does not fit the model
-(lora.load_lora_state_dict)."""
+"""Pitfall: factors whose shape does not fit the model are silently skipped (lora.load_lora_state_dict)."""
+
+from __future__ import annotations
 
 import torch
 
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import lora_state_dict
 
 
 def load_lora_state_dict(model, state_dict):
-    expected = lora_state_dict(model).keys()
+    expected = reference.lora_state_dict(model).keys()
     missing = sorted(expected - state_dict.keys())
     unexpected = sorted(state_dict.keys() - expected)
     if missing or unexpected:

@@ -1,11 +1,12 @@
-"""Pitfall: merge_lora builds every plain nn.Linear with a bias, so a bias-free layer gets a random
-one (lora.merge_lora)."""
+"""Pitfall: every plain nn.Linear built with a bias, so a bias-free layer gets a random one (lora.merge_lora)."""
+
+from __future__ import annotations
 
 import torch
 from torch import nn
 
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear
 
 
 @torch.no_grad()
@@ -14,7 +15,7 @@ def merge_lora(model):
         (parent, name, child)
         for parent in model.modules()
         for name, child in parent.named_children()
-        if isinstance(child, LoRALinear)
+        if isinstance(child, reference.LoRALinear)
     ]
     for parent, name, child in found:
         child.merge()

@@ -1,10 +1,12 @@
 """Pitfall: merge_lora adds the update even to layers already merged (lora.merge_lora)."""
 
+from __future__ import annotations
+
 import torch
 from torch import nn
 
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear
 
 
 @torch.no_grad()
@@ -13,7 +15,7 @@ def merge_lora(model):
         (parent, name, child)
         for parent in model.modules()
         for name, child in parent.named_children()
-        if isinstance(child, LoRALinear)
+        if isinstance(child, reference.LoRALinear)
     ]
     for parent, name, child in found:
         base = child.base

@@ -1,17 +1,18 @@
 """Pitfall: forward still adds the LoRA term after merge(), counting the update twice (lora.LoRALinear)."""
 
+from __future__ import annotations
+
 import types
 
-import solutions.lora as _solution
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear as _LoRALinear
 
 
-class LoRALinear(_LoRALinear):
+class LoRALinear(reference.LoRALinear):
     def forward(self, x):
         return self.base(x) + (self.dropout(x) @ self.lora_A.T @ self.lora_B.T) * self.scaling
 
 
 # apply_lora as in the solution, but building this module's LoRALinear
-_apply = _solution.apply_lora
-apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
+apply_lora = types.FunctionType(reference.apply_lora.__code__, globals(), "apply_lora",
+                                reference.apply_lora.__defaults__)

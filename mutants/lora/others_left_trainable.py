@@ -1,9 +1,11 @@
 """Pitfall: apply_lora wraps the targets but leaves the rest of the model trainable (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear
 
 
 def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
@@ -16,5 +18,5 @@ def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, drop
     if not found:
         raise ValueError(f"nothing matched target_modules={tuple(target_modules)}")
     for parent, name, child in found:
-        setattr(parent, name, LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+        setattr(parent, name, reference.LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
     return model

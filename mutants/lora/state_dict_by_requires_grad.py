@@ -1,5 +1,9 @@
-"""Pitfall: the adapter's state dict selects the trainable parameters instead of the LoRA ones, so a
-head trained beside the adapters slips in (lora.lora_state_dict)."""
+"""Pitfall: the trainable parameters selected instead of the LoRA ones (lora.lora_state_dict).
+
+A head trained beside the adapters slips in.
+"""
+
+from __future__ import annotations
 
 from solutions.lora import *  # noqa: F403
 

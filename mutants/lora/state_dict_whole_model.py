@@ -1,5 +1,7 @@
 """Pitfall: the adapter's state dict holds the whole model, frozen base included (lora.lora_state_dict)."""
 
+from __future__ import annotations
+
 from solutions.lora import *  # noqa: F403
 
 

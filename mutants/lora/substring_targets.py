@@ -1,9 +1,11 @@
 """Pitfall: targets matched by substring of the full module path (lora.apply_lora)."""
 
+from __future__ import annotations
+
 from torch import nn
 
+from solutions import lora as reference
 from solutions.lora import *  # noqa: F403
-from solutions.lora import LoRALinear
 
 
 def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
@@ -19,5 +21,5 @@ def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, drop
     for path, child in found:
         parent_path, _, name = path.rpartition(".")
         parent = model.get_submodule(parent_path)
-        setattr(parent, name, LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+        setattr(parent, name, reference.LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
     return model

@@ -1,5 +1,9 @@
-"""Pitfall: torch.autocast(device_type) without dtype=: the device's default low precision (bfloat16 on the
-CPU) instead of the dtype asked for (production.amp_train_step)."""
+"""Pitfall: torch.autocast(device_type) without dtype= (production.amp_train_step).
+
+The device's default low precision (bfloat16 on the CPU) instead of the dtype asked for.
+"""
+
+from __future__ import annotations
 
 import torch
 

@@ -1,5 +1,9 @@
-"""Pitfall: the old checkpoint deleted before the temporary file is renamed onto it: a crash in between leaves no
-checkpoint at all (production.save_checkpoint)."""
+"""Pitfall: the old checkpoint deleted before the temporary file is renamed onto it (production.save_checkpoint).
+
+A crash in between leaves no checkpoint at all.
+"""
+
+from __future__ import annotations
 
 import os
 import tempfile
@@ -7,8 +11,8 @@ from pathlib import Path
 
 import torch
 
+from solutions import production as reference
 from solutions.production import *  # noqa: F403
-from solutions.production import _rng_state
 
 
 def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
@@ -20,7 +24,7 @@ def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extr
         "epoch": epoch,
         "step": step,
         "extra": extra,
-        "rng": _rng_state(),
+        "rng": reference._rng_state(),
     }
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

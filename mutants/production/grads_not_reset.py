@@ -1,5 +1,7 @@
 """Pitfall: gradients are not reset before the step, so stale .grad leaks in (production.amp_train_step)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

@@ -3,6 +3,8 @@
 The float32 master weights are gone: the parameters, gradients and updates all live in low precision.
 """
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

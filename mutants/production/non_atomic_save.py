@@ -1,9 +1,14 @@
-"""Pitfall: torch.save straight onto the checkpoint: a crash mid-save leaves half a file (production)."""
+"""Pitfall: torch.save straight onto the checkpoint, not atomic (production.save_checkpoint).
+
+A crash mid-save leaves half a file.
+"""
+
+from __future__ import annotations
 
 import torch
 
+from solutions import production as reference
 from solutions.production import *  # noqa: F403
-from solutions.production import _rng_state
 
 
 def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
@@ -14,6 +19,6 @@ def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extr
         "epoch": epoch,
         "step": step,
         "extra": extra,
-        "rng": _rng_state(),
+        "rng": reference._rng_state(),
     }
     torch.save(state, path)

@@ -1,7 +1,10 @@
-"""Pitfall: np.random.get_state() saved as is; its ndarray makes torch.load(weights_only=True) refuse the file.
+"""Pitfall: np.random.get_state() saved as is, with its ndarray (production.save_checkpoint).
 
-(production.save_checkpoint; load_checkpoint here reads with weights_only=False, which hides the problem.)
+torch.load(weights_only=True) refuses the file; load_checkpoint here reads with weights_only=False,
+which hides the problem.
 """
+
+from __future__ import annotations
 
 import os
 import random

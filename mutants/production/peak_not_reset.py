@@ -1,4 +1,9 @@
-"""Pitfall: the peak statistics are not reset before fn (production.peak_memory_bytes). Only CUDA tests reject it."""
+"""Pitfall: the peak statistics are not reset before fn (production.peak_memory_bytes).
+
+Only CUDA tests reject it.
+"""
+
+from __future__ import annotations
 
 import torch
 

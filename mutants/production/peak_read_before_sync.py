@@ -1,4 +1,9 @@
-"""Pitfall: the peak is read before torch.cuda.synchronize (production.peak_memory_bytes). Only CUDA tests reject it."""
+"""Pitfall: the peak is read before torch.cuda.synchronize (production.peak_memory_bytes).
+
+Only CUDA tests reject it.
+"""
+
+from __future__ import annotations
 
 import torch
 

@@ -1,5 +1,7 @@
 """Pitfall: only torch's RNG is saved; Python random and NumPy are not restored (production.save_checkpoint)."""
 
+from __future__ import annotations
+
 import os
 import tempfile
 from pathlib import Path

@@ -1,5 +1,6 @@
-"""Pitfall: with a GradScaler, the scaled loss (loss * scale) returned instead of the loss
-(production.amp_train_step)."""
+"""Pitfall: with a GradScaler, the scaled loss (loss * scale) returned, not the loss (production.amp_train_step)."""
+
+from __future__ import annotations
 
 import torch
 

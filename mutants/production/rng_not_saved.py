@@ -1,4 +1,9 @@
-"""Pitfall: no RNG state in the checkpoint, so a resumed run shuffles and drops out differently (production)."""
+"""Pitfall: no RNG state in the checkpoint, so a resumed run differs (production.save_checkpoint).
+
+A resumed run shuffles and drops out differently.
+"""
+
+from __future__ import annotations
 
 import os
 import tempfile

@@ -1,5 +1,7 @@
 """Pitfall: the GradScaler is ignored, so inf gradients are applied (production.amp_train_step)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

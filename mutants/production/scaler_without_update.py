@@ -1,5 +1,7 @@
 """Pitfall: scaler.scale and scaler.step without scaler.update (production.amp_train_step)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.production import *  # noqa: F403

@@ -3,13 +3,15 @@
 os.replace across file systems fails, and a copy across them is not atomic.
 """
 
+from __future__ import annotations
+
 import os
 import tempfile
 
 import torch
 
+from solutions import production as reference
 from solutions.production import *  # noqa: F403
-from solutions.production import _rng_state
 
 
 def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extra=None):
@@ -20,7 +22,7 @@ def save_checkpoint(path, model, optimizer, *, scheduler=None, epoch, step, extr
         "epoch": epoch,
         "step": step,
         "extra": extra,
-        "rng": _rng_state(),
+        "rng": reference._rng_state(),
     }
     fd, tmp = tempfile.mkstemp(suffix=".pt")  # in /tmp, wherever the checkpoint lives
     os.close(fd)

@@ -1,5 +1,7 @@
 """Pitfall: bfloat16 is handed to NumPy as is, and NumPy has no bfloat16 (tensors.to_numpy)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: buffers (BatchNorm running statistics) are left out of module_nbytes (tensors.module_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

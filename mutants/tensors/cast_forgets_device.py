@@ -1,5 +1,7 @@
 """Pitfall: with dtype= the floats are only cast, t.to(dtype), and stay on their old device (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

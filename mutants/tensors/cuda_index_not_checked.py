@@ -1,5 +1,7 @@
 """Pitfall: pick_device checks that CUDA exists but not that the requested GPU index does (tensors.pick_device)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: module_nbytes counts only parameters that require grad, so frozen weights vanish (tensors.module_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: dtype= applied only to float32 and float64, so float16/bfloat16 keep their dtype (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: every half-precision tensor is upcast to float32, float16 included (tensors.to_numpy)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: the moved tensors are written back into the caller's dict and list (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: dtype= casts every tensor, so int64 labels and bool masks become float16 (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

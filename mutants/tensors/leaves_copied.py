@@ -1,5 +1,7 @@
 """Pitfall: non-tensor leaves are deep-copied instead of handed back as the same objects (tensors.move_to)."""
 
+from __future__ import annotations
+
 import copy
 
 import torch

@@ -1,5 +1,7 @@
 """Pitfall: non-tensor leaves are dropped from the moved batch (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

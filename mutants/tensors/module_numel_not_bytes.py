@@ -1,5 +1,7 @@
 """Pitfall: module_nbytes counts elements instead of bytes (tensors.module_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

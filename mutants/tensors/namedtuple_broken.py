@@ -1,5 +1,7 @@
 """Pitfall: a namedtuple is rebuilt with tuple(...), losing its type and field names (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: module_nbytes walks state_dict(), which leaves out non-persistent buffers (tensors.module_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

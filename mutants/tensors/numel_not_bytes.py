@@ -1,5 +1,7 @@
 """Pitfall: tensor_nbytes counts elements (numel) instead of bytes (tensors.tensor_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: t.cpu().numpy() without detach(), which fails on a tensor that requires grad (tensors.to_numpy)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: only the tensors directly in the container are moved; nested ones stay behind (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

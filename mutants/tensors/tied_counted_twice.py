@@ -1,5 +1,7 @@
 """Pitfall: tied weights counted once per name, by walking state_dict() (tensors.module_nbytes)."""
 
+from __future__ import annotations
+
 from solutions.tensors import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: to_numpy returns .item() (a Python number) for a 0-d tensor instead of an ndarray (tensors.to_numpy)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: tuples are rebuilt as lists, so an (images, labels) pair comes back as a list (tensors.move_to)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.tensors import *  # noqa: F403

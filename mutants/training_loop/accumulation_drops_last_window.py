@@ -1,5 +1,7 @@
 """Pitfall: the final partial window never steps (training_loop.train_with_accumulation)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_with_accumulation):
-the final partial window is averaged over accum_steps, not over its micro-batches.
+"""Pitfall: the final partial window averaged over accum_steps (training_loop.train_with_accumulation).
+
+Not over its own micro-batches, as it should be.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

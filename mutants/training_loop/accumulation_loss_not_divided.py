@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_with_accumulation):
-the loss is not divided, so each step follows accum_steps times the mean gradient.
+"""Pitfall: the loss is not divided (training_loop.train_with_accumulation).
+
+So each step follows accum_steps times the mean gradient.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

@@ -1,5 +1,7 @@
 """Pitfall: the returned loss is summed from the divided losses (training_loop.train_with_accumulation)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

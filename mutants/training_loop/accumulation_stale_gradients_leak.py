@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_with_accumulation):
-no reset before the first window, so gradients left before the call leak in.
+"""Pitfall: no gradient reset before the first window (training_loop.train_with_accumulation).
+
+Gradients left before the call leak in.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

@@ -1,5 +1,7 @@
 """Pitfall: the optimizer steps after every micro-batch (training_loop.train_with_accumulation)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: model.train() never called: a model left in eval trains frozen (training_loop.train_with_accumulation)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

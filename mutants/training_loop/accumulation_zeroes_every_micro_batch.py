@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_with_accumulation):
-the gradients are reset before every micro-batch, so only the last one counts.
+"""Pitfall: the gradients reset before every micro-batch (training_loop.train_with_accumulation).
+
+Only the last micro-batch of each window counts.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

@@ -1,4 +1,9 @@
-"""Pitfall (CUDA tests only): `device` is ignored, the batches stay on the CPU (training_loop.train_one_epoch)."""
+"""Pitfall: `device` is ignored, the batches stay on the CPU (training_loop.train_one_epoch).
+
+Only CUDA tests reject it.
+"""
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

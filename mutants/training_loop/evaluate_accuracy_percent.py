@@ -1,5 +1,7 @@
 """Pitfall: evaluate returns the accuracy in percent (training_loop.evaluate)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.training_loop import *  # noqa: F403

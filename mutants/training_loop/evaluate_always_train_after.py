@@ -1,6 +1,6 @@
-"""Pitfall (training_loop.evaluate):
-evaluate switches to train mode afterwards instead of restoring the previous mode.
-"""
+"""Pitfall: evaluate ends in train mode instead of restoring the previous mode (training_loop.evaluate)."""
+
+from __future__ import annotations
 
 import torch
 

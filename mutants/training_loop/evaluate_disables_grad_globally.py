@@ -1,5 +1,7 @@
 """Pitfall: torch.set_grad_enabled(False) called bare, so autograd stays off afterwards (training_loop.evaluate)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.training_loop import *  # noqa: F403

@@ -1,5 +1,7 @@
 """Pitfall: evaluate never switches to eval mode, only off autograd (training_loop.evaluate)."""
 
+from __future__ import annotations
+
 import torch
 
 from solutions.training_loop import *  # noqa: F403

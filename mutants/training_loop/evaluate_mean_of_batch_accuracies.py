@@ -1,6 +1,6 @@
-"""Pitfall (training_loop.evaluate):
-evaluate averages the per-batch losses and accuracies instead of weighing by samples.
-"""
+"""Pitfall: per-batch losses and accuracies averaged, not weighed by samples (training_loop.evaluate)."""
+
+from __future__ import annotations
 
 import torch
 

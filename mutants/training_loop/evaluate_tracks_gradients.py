@@ -1,5 +1,7 @@
 """Pitfall: evaluate runs with autograd on, building graphs nobody uses (training_loop.evaluate)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: the best state_dict is kept without a copy, so it follows training to the end (training_loop.fit)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

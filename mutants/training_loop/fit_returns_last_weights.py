@@ -1,5 +1,7 @@
 """Pitfall: fit ends with the last epoch's weights, not the best epoch's (training_loop.fit)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

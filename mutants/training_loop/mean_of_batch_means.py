@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_one_epoch):
-the mean of the batch means, so a small last batch weighs as much as a full one.
+"""Pitfall: the epoch loss is the mean of the batch means (training_loop.train_one_epoch).
+
+A small last batch weighs as much as a full one.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 

@@ -1,5 +1,7 @@
 """Pitfall: the gradients are never reset, so step k follows the sum of batches 1..k (training_loop.train_one_epoch)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: optimizer.step() before loss.backward() (training_loop.train_one_epoch)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,5 +1,7 @@
 """Pitfall: the model is never put in train mode (training_loop.train_one_epoch)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

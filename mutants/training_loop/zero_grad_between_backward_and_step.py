@@ -1,5 +1,7 @@
 """Pitfall: zero_grad between backward() and step(), so step() finds no gradient (training_loop.train_one_epoch)."""
 
+from __future__ import annotations
+
 from solutions.training_loop import *  # noqa: F403
 
 

@@ -1,6 +1,9 @@
-"""Pitfall (training_loop.train_one_epoch):
-gradients reset only after each step, so those left before the call leak in.
+"""Pitfall: the gradients reset only after each step (training_loop.train_one_epoch).
+
+Those left before the call leak in.
 """
+
+from __future__ import annotations
 
 from solutions.training_loop import *  # noqa: F403
 
