@@ -123,10 +123,6 @@ def test_reset_puts_back_one_exercise_and_leaves_the_rest_byte_identical(tmp_pat
     assert new[c:d] == shipped[e:f]
 
 
-def test_the_pristine_snapshot_matches_the_exercises():
-    assert reset.stale_topics() == []
-
-
 def test_progress_lists_each_exercise_from_the_last_run(tmp_path):
     shutil.copy(ROOT / "solutions" / "tensors.py", tmp_path / "tensors.py")
     reset.reset("tensors.to_numpy", tmp_path)
