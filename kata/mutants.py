@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from kata import manifest, progress
+from kata import checklist, manifest, progress
 from kata.protocol import Job, WorkerPool
 
 MUTANTS = manifest.ROOT / "mutants"
@@ -67,10 +67,8 @@ def main(argv: list[str]) -> int:
         if not cuda:
             skipped += [f"{topic}/{stem}" for stem in t.cuda_pitfalls]
         files = {p.stem: p for p in sorted((MUTANTS / topic).glob("*.py"))}
-        for stem in sorted(listed.keys() - files.keys()):
-            problems.append(f"{topic}: pitfall {stem!r} ({listed[stem]}) has no mutants/{topic}/{stem}.py")
-        for stem in sorted(files.keys() - listed.keys()):
-            problems.append(f"{topic}: mutants/{topic}/{stem}.py is not listed under [topics.{topic}.pitfalls]")
+        problems += checklist.pitfall_problems(manifest.ROOT, topic, {"pitfalls": t.pitfalls,
+                                                                      "cuda_pitfalls": t.cuda_pitfalls})
         runnable = listed.keys() if cuda else t.pitfalls.keys()
         jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
     workers = max(1, min(len(jobs), os.cpu_count() or 1))

@@ -1,6 +1,6 @@
 """`nox -s check` (`python -m kata.prove`): prove the suite works, both ways.
 
-1. lint (ruff) and the manifest (every exercise hinted, every topic tested);
+1. lint (ruff) and the topic checklist (kata/checklist.py: every topic complete, nothing stray);
 2. stubs and solutions have not drifted (kata.drift);
 3. the house conventions hold (kata.conventions: marker aliases, dividers, mutant imports, docstrings);
 4. the whole suite passes on solutions/;
@@ -20,7 +20,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from kata import conventions, drift, manifest, mutants, progress, reset
+from kata import checklist, conventions, drift, manifest, mutants, progress, reset
 
 ROOT = manifest.ROOT
 
@@ -51,19 +51,11 @@ def step_lint() -> tuple[bool, str]:
     return proc.returncode == 0, "ruff check ." + ("" if proc.returncode == 0 else " found problems")
 
 
-def step_manifest() -> tuple[bool, str]:
-    problems = []
-    for t in manifest.topics():
-        if not (ROOT / "tests" / f"test_{t.name}.py").is_file():
-            problems.append(f"{t.name}: no tests/test_{t.name}.py")
-        for ex in t.exercises:
-            if len(ex.hints) < 2:
-                problems.append(f"{ex.qualname}: {len(ex.hints)} hint(s), at least 2 wanted")
-        if not t.pitfalls:
-            problems.append(f"{t.name}: no pitfalls listed, so nothing proves its tests can fail")
-    for p in problems:
-        print(f"  manifest: {p}")
-    return not problems, f"{len(manifest.topics())} topics, {len(problems)} problem(s)"
+def step_topics() -> tuple[bool, str]:
+    found = checklist.problems(ROOT)
+    for p in found:
+        print(f"  topics: {p}")
+    return not found, f"{len(manifest.topics())} topics, each complete ({len(found)} problem(s))"
 
 
 def step_drift() -> tuple[bool, str]:
@@ -128,7 +120,7 @@ def step_harness() -> tuple[bool, str]:
 def main(argv: list[str]) -> int:
     steps = {
         "lint": step_lint,
-        "manifest": step_manifest,
+        "topics": step_topics,
         "drift": step_drift,
         "conventions": step_conventions,
         "solutions": step_solutions,
