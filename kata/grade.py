@@ -1,18 +1,16 @@
 """`nox -s grade -- SUBMISSION...`: grade a whole class with the pristine tests of this repository.
 
 A submission is a learner's folder of topic files (`autograd.py`, ...) or a clone of the
-repository (its `exercises/` is graded). Each (submission, topic) runs in its own process (forked from a worker
-that imported torch once, see kata/zygote.py), in a
-fresh sandbox holding a copy of this repository's tests and harness (never the submission's own
-tests, never solutions/), with a per-test timeout (pytest-timeout), a whole-topic timeout and an
-address-space cap. A topic that loops, exits, crashes, runs out of memory, fails to import or
-tampers with the grader scores 0 with the reason; everything else is still graded. A test
-counts as passed only on positive evidence: reported passed, by a process that finished and
-carried this run's nonce, whose canaries failed and whose sandbox files were left unchanged.
+repository (its `exercises/` is graded). Each (submission, topic) runs in its own process, forked
+from a worker that imported torch once (kata/protocol.py, kata/zygote.py), in a fresh sandbox
+holding a copy of this repository's tests and harness (never the submission's own tests, never
+solutions/), with a per-test timeout (pytest-timeout), a whole-topic timeout and an address-space
+cap. A topic that loops, exits, crashes, runs out of memory, fails to import or tampers with the
+grader scores 0 with the reason (kata/verdict.py); everything else is still graded. A test counts
+as passed only on positive evidence: reported passed, by a process that finished and carried
+this run's nonce, whose canaries failed and whose sandbox files were left unchanged.
 
-Writes into --out (default grades/): grades.csv (a row per submission, a column per topic and
-the total, in percent), summary.md, and <submission>/results.json in Gradescope's autograder
-format (per test: name, score, max_score, status, output), plus <submission>/logs/<topic>.txt.
+Writes into --out (default grades/) what kata/reports.py describes.
 
     python -m kata.grade [--out DIR] [--jobs N] [--test-timeout S] [--topic-timeout S]
                          [--memory-mb M] [--topics a,b] SUBMISSION...
@@ -21,7 +19,6 @@ format (per test: name, score, max_score, status, output), plus <submission>/log
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
@@ -33,30 +30,17 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from kata import manifest, progress
 from kata.protocol import Job, Reply, WorkerDied, WorkerPool
+from kata.reports import TopicResult, write_reports
+from kata.verdict import Evidence, verdict
 
 ROOT = manifest.ROOT
 SANDBOX_ITEMS = ("tests", "kata", "demos", "conftest.py", "pyproject.toml")
 CANARY = "kata/canary/test_canary.py"
-
-
-@dataclass
-class TopicResult:
-    topic: str
-    earned: float = 0.0  # points
-    possible: float = 0.0
-    reason: str = ""  # why the topic scored 0 as a whole, if it did
-    tests: list[dict] = field(default_factory=list)  # nodeid, points, status, output
-    seconds: float = 0.0
-    log: str = ""
-
-    @property
-    def percent(self) -> float:
-        return 100.0 * self.earned / self.possible if self.possible else 0.0
+OUT_OF_MEMORY = ("MemoryError", "DefaultCPUAllocator: can't allocate memory")
 
 
 def _impl_dir(submission: Path) -> Path:
@@ -64,23 +48,18 @@ def _impl_dir(submission: Path) -> Path:
 
 
 def _hash_tree(root: Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and "__pycache__" not in path.parts:
-            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
 
 
-def make_template(dest: Path) -> dict[str, str]:
-    """Copy the pristine harness and tests into `dest`; return their hashes."""
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+def make_template(dest: Path) -> None:
+    """Copy the pristine harness and tests into `dest`."""
     for name in SANDBOX_ITEMS:
         src = ROOT / name
         if src.is_dir():
-            shutil.copytree(src, dest / name, ignore=ignore)
+            shutil.copytree(src, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         else:
             shutil.copy2(src, dest / name)
-    return _hash_tree(dest)
 
 
 def _env() -> dict[str, str]:
@@ -89,141 +68,72 @@ def _env() -> dict[str, str]:
     return env
 
 
-def collect(template: Path, topics: list[str]) -> dict[str, list[dict]]:
-    """The graded tests of each topic, from the pristine suite alone (no submission involved)."""
-    code = (
-        "import json, sys, pytest\n"
-        "class P:\n"
-        "    items = []\n"
-        "    def pytest_collection_finish(self, session):\n"
-        "        for it in session.items:\n"
-        "            m = it.get_closest_marker('points')\n"
-        "            P.items.append({'nodeid': it.nodeid, 'points': float(m.args[0]) if m else 1.0,\n"
-        "                            'cuda': it.get_closest_marker('cuda') is not None})\n"
-        "rc = pytest.main(['--collect-only', '-q', '--impl-dir=.', *sys.argv[1:]],"
-        " plugins=[P()])\n"
-        "print('KATA-COLLECT' + json.dumps(P.items))\n"
-        "sys.exit(0 if rc == 0 else rc)\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code, *[f"tests/test_{t}.py" for t in topics]],
+def collect(template: Path, topics: list[str]) -> tuple[dict[str, list[dict]], int]:
+    """The graded tests of each topic and the number of canaries, from the pristine suite alone."""
+    listing = template / "collected.json"
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--impl-dir=.", "-p",
+                           "kata.grading_plugin", f"--kata-collect={listing}", "-p", "no:cacheprovider",
+                           *[f"tests/test_{t}.py" for t in topics], CANARY],
                           cwd=template, capture_output=True, text=True, env=_env())
-    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("KATA-COLLECT")), None)
-    if proc.returncode != 0 or line is None:
+    if proc.returncode != 0 or not listing.is_file():
         raise SystemExit(f"grade: could not collect the pristine suite:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
+    items = json.loads(listing.read_text())
+    listing.unlink()
     by_topic: dict[str, list[dict]] = {t: [] for t in topics}
-    for item in json.loads(line[len("KATA-COLLECT"):]):
-        topic = item["nodeid"].split("::")[0][len("tests/test_"):-3]
-        if not item["cuda"]:  # graded on the CPU: CUDA tests are not part of the grade
-            by_topic[topic].append(item)
-    return by_topic
+    for item in items:
+        if not item["canary"] and not item["cuda"]:  # graded on the CPU: CUDA tests are not part of a grade
+            by_topic[item["nodeid"].split("::")[0][len("tests/test_"):-3]].append(item)
+    return by_topic, sum(item["canary"] for item in items)
 
 
-def run_topic(submission: Path, topic: str, expected: list[dict], template: Path, template_hashes: dict,
-              args: argparse.Namespace, pool: WorkerPool) -> TopicResult:
+def run_topic(submission: Path, topic: str, expected: list[dict], canaries: int, template: Path,
+              template_hashes: dict, args: argparse.Namespace, pool: WorkerPool) -> TopicResult:
     result = TopicResult(topic, possible=sum(item["points"] for item in expected))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix=f"kata-grade-{topic}-") as tmp:
-        sandbox, impl = Path(tmp) / "sandbox", Path(tmp) / "impl"
+        sandbox, impl, results_file, log_file = (Path(tmp) / n for n in ("sandbox", "impl", "results.json", "log"))
         shutil.copytree(template, sandbox)
         impl.mkdir()
         source = _impl_dir(submission) / f"{topic}.py"
         if source.is_file():
             shutil.copy2(source, impl / f"{topic}.py")
-        results_file = Path(tmp) / "results.json"
         nonce = secrets.token_hex(16)
-        args_ = [
+        pytest_args = [
             f"tests/test_{topic}.py", CANARY, f"--impl-dir={impl}",
             "-p", "kata.grading_plugin", f"--kata-results={results_file}",
             f"--kata-forbid={ROOT / 'solutions'}", f"--kata-forbid={ROOT / 'mutants'}", f"--kata-readonly={ROOT}",
             f"--timeout={args.test_timeout}", "-q", "--tb=short", "-p", "no:cacheprovider",
             "-W", "ignore::pytest.PytestAssertRewriteWarning",  # plugins come preloaded by the worker
         ]
-        log_file = Path(tmp) / "log.txt"
-        job = Job(sandbox=str(sandbox), args=args_, env={**_env(), "KATA_GRADE_NONCE": nonce}, log=str(log_file),
-                  memory_mb=args.memory_mb, timeout=args.topic_timeout, drop_paths=(str(ROOT),))
+        job = Job(sandbox=str(sandbox), args=pytest_args, env={**_env(), "KATA_GRADE_NONCE": nonce},
+                  log=str(log_file), memory_mb=args.memory_mb, timeout=args.topic_timeout, drop_paths=(str(ROOT),))
+        died = False
         try:
             with pool.worker() as worker:
                 reply = worker.run(job)
         except WorkerDied:
-            reply = Reply(-int(signal.SIGKILL))
-            result.reason = "the grading worker running this topic was killed (by the submission?)"
-        returncode = reply.returncode
-        if reply.timed_out and not result.reason:
-            result.reason = f"timed out: the topic ran past its {args.topic_timeout:g} s limit and was stopped"
-        out = log_file.read_text(errors="replace") if log_file.is_file() else ""
-        result.log = out[-20000:]
-        payload = None
-        if results_file.is_file():
-            try:
-                payload = json.loads(results_file.read_text())
-            except json.JSONDecodeError:
-                payload = None
-        if not source.is_file():
-            result.reason = result.reason or f"no {topic}.py in the submission"
-        elif result.reason:
-            pass
-        elif returncode < 0:
-            name = signal.Signals(-returncode).name
-            result.reason = f"the test process crashed ({name})"
-        elif payload is None:
-            result.reason = f"the test process ended (exit code {returncode}) before reporting its results"
-        elif returncode not in (0, 1):
-            result.reason = f"pytest exited with code {returncode} (interrupted or an internal error)"
-        elif payload.get("nonce") != nonce:
-            result.reason = "tampered: the results file did not come from this grading run"
-        elif payload.get("tampering"):
-            result.reason = "tampered: " + "; ".join(payload["tampering"])
-        elif any(v != "failed" for v in payload.get("canaries", {}).values()) or len(payload.get("canaries", {})) < 5:
-            result.reason = "tampered: a canary check that must fail did not fail (an assertion helper was disarmed)"
-        elif _hash_tree(sandbox) != template_hashes:
-            result.reason = "tampered: the submission modified the grader's files on disk"
-        outcomes = (payload or {}).get("tests", {}) if not result.reason else {}
-        for item in expected:
-            got = outcomes.get(item["nodeid"], {})
-            passed = got.get("outcome") == "passed" and got.get("called", False)
-            status = "passed" if passed else "failed"
-            output = got.get("output", "") if got else (result.reason or "no result was reported for this test")
-            if "MemoryError" in output or "DefaultCPUAllocator: can't allocate memory" in output:
-                output = f"ran out of memory (cap: {args.memory_mb} MiB beyond the preloaded libraries)\n" + output
-            result.tests.append({"nodeid": item["nodeid"], "points": item["points"], "status": status,
-                                 "output": output})
-            result.earned += item["points"] if passed else 0.0
+            reply, died = Reply(-int(signal.SIGKILL)), True
+        result.log = (log_file.read_text(errors="replace") if log_file.is_file() else "")[-20000:]
+        try:
+            payload = json.loads(results_file.read_text())
+        except (OSError, ValueError):
+            payload = None
+        result.reason = verdict(Evidence(
+            source=f"{topic}.py", source_present=source.is_file(), worker_died=died, timed_out=reply.timed_out,
+            returncode=reply.returncode, payload=payload, nonce=nonce, canaries=canaries,
+            sandbox_unchanged=_hash_tree(sandbox) == template_hashes, topic_timeout=args.topic_timeout))
+    outcomes = payload.get("tests", {}) if payload and not result.reason else {}
+    for item in expected:
+        got = outcomes.get(item["nodeid"], {})
+        passed = got.get("outcome") == "passed" and got.get("called", False)
+        output = got.get("output", "") if got else (result.reason or "no result was reported for this test")
+        if any(sign in output for sign in OUT_OF_MEMORY):
+            output = f"ran out of memory (cap: {args.memory_mb} MiB beyond the preloaded libraries)\n" + output
+        result.tests.append({"nodeid": item["nodeid"], "points": item["points"],
+                             "status": "passed" if passed else "failed", "output": output})
+        result.earned += item["points"] if passed else 0.0
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _share(topic: str, topics: list[str]) -> float:
-    """The topic's share of 100 points, from the manifest's weights."""
-    total = sum(manifest.topic(t).weight for t in topics)
-    return 100.0 * manifest.topic(topic).weight / total
-
-
-def total_percent(results: list[TopicResult], topics: list[str]) -> float:
-    return sum(_share(r.topic, topics) * r.percent / 100.0 for r in results)
-
-
-def gradescope_json(results: list[TopicResult], topics: list[str], seconds: float) -> dict:
-    tests, number = [], 0
-    for r in results:
-        share = _share(r.topic, topics)
-        scale = share / r.possible if r.possible else 0.0
-        if r.reason:
-            number += 1
-            tests.append({"number": str(number), "name": f"{r.topic}: topic not graded", "score": 0.0,
-                          "max_score": round(share, 4), "status": "failed", "output": r.reason})
-            continue
-        for t in r.tests:
-            number += 1
-            tests.append({
-                "number": str(number),
-                "name": t["nodeid"],
-                "score": round(t["points"] * scale if t["status"] == "passed" else 0.0, 4),
-                "max_score": round(t["points"] * scale, 4),
-                "status": t["status"],
-                "output": t["output"],
-            })
-    return {"score": round(total_percent(results, topics), 2), "execution_time": round(seconds, 1),
-            "output": "Graded by the PyTorch kata's pristine tests.", "tests": tests}
 
 
 def _names(submissions: list[Path]) -> list[str]:
@@ -256,17 +166,18 @@ def main(argv: list[str]) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kata-grade-template-") as tmp:
         template = Path(tmp)
-        hashes = make_template(template)
-        expected = collect(template, topics)
+        make_template(template)
+        expected, canaries = collect(template, topics)
+        hashes = _hash_tree(template)
         jobs = [(i, t) for i in range(len(args.submissions)) for t in topics]
-        workers = WorkerPool(max(1, args.jobs), _env())
+        pool = WorkerPool(max(1, args.jobs), _env())
         try:
             with ThreadPoolExecutor(max(1, args.jobs)) as threads:
                 done = list(threads.map(
-                    lambda job: run_topic(args.submissions[job[0]].resolve(), job[1], expected[job[1]], template,
-                                          hashes, args, workers), jobs))
+                    lambda job: run_topic(args.submissions[job[0]].resolve(), job[1], expected[job[1]], canaries,
+                                          template, hashes, args, pool), jobs))
         finally:
-            workers.close()
+            pool.close()
     elapsed = time.perf_counter() - start
     per_sub: dict[int, list[TopicResult]] = {i: [] for i in range(len(names))}
     for (i, _), r in zip(jobs, done):
@@ -275,34 +186,6 @@ def main(argv: list[str]) -> int:
     print(f"graded {len(names)} submission(s) x {len(topics)} topic(s) in {elapsed:.1f}s "
           f"({elapsed / len(names):.1f}s per submission, {args.jobs} job(s) at once) -> {args.out}")
     return 0
-
-
-def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResult]], topics: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "grades.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["submission", *topics, "total"])
-        for i, name in enumerate(names):
-            results = per_sub[i]
-            writer.writerow([name, *(f"{r.percent:.1f}" for r in results), f"{total_percent(results, topics):.1f}"])
-    lines = ["# Grades", "", "| submission | " + " | ".join(topics) + " | total |",
-             "|---|" + "---:|" * (len(topics) + 1)]
-    notes = []
-    for i, name in enumerate(names):
-        results = per_sub[i]
-        cells = [("0.0*" if r.reason else f"{r.percent:.1f}") for r in results]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {total_percent(results, topics):.1f} |")
-        notes += [f"- {name} / {r.topic}: {r.reason}" for r in results if r.reason]
-        sub_dir = out / name
-        (sub_dir / "logs").mkdir(parents=True, exist_ok=True)
-        seconds = sum(r.seconds for r in results)
-        (sub_dir / "results.json").write_text(json.dumps(gradescope_json(results, topics, seconds), indent=1))
-        for r in results:
-            (sub_dir / "logs" / f"{r.topic}.txt").write_text(r.log)
-    if notes:
-        lines += ["", "\\* the topic was not graded; why:", "", *notes]
-    lines += ["", "Scores are percent of each topic's test points; the total weighs topics as the manifest says."]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="(grading) a folder the submission may not read")
     parser.addoption("--kata-readonly", action="append", default=[], metavar="DIR",
                      help="(grading) a folder the submission may not write to")
+    parser.addoption("--kata-collect", metavar="FILE",
+                     help="(grading) write the collected tests (nodeid, points, cuda, canary) to FILE")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    path = session.config.getoption("--kata-collect")
+    if path:
+        Path(path).write_text(json.dumps([
+            {"nodeid": it.nodeid, "points": float(it.get_closest_marker("points").args[0])
+             if it.get_closest_marker("points") else 1.0,
+             "cuda": it.get_closest_marker("cuda") is not None, "canary": it.get_closest_marker("canary") is not None}
+            for it in session.items]))
 
 
 def pytest_configure(config: pytest.Config) -> None:
