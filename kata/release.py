@@ -21,7 +21,7 @@ from pathlib import Path
 from kata import manifest
 
 ROOT = manifest.ROOT
-LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci")
+LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md")
 REPO_ONLY = re.compile(r"<!-- repo-only -->.*?<!-- /repo-only -->\n?", re.S)
 
 
