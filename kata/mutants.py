@@ -7,7 +7,12 @@ own process (forked from a worker that imported torch once), from a temporary fo
 "survives", and the run fails. Every pitfall listed in kata/curriculum.toml needs its mutant file,
 and every mutant file needs its line there.
 
+alternatives/<topic>/<style>.py is the other way round: a correct implementation in another style,
+which must pass every test (`--alternatives`): the proof that the tests judge the contract, not
+the reference's style.
+
     python -m kata.mutants [topic ...]
+    python -m kata.mutants --alternatives [topic ...]
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from kata import checklist, manifest, progress
 from kata.protocol import Job, WorkerPool
 
 MUTANTS = manifest.ROOT / "mutants"
+ALTERNATIVES = manifest.ROOT / "alternatives"
 
 
 def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple[str, int, float, str]:
@@ -56,7 +62,41 @@ def _first_failure(output: str) -> str:
     return ""
 
 
+def run_all(jobs: list[tuple[str, Path]]) -> list[tuple[str, int, float, str]]:
+    """Run each (topic, module file) against its topic's tests, each in a process forked from a
+    worker that imported torch once (kata.zygote): its own process, without paying the imports again."""
+    if not jobs:
+        return []
+    workers = max(1, min(len(jobs), os.cpu_count() or 1))
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
+    pool = WorkerPool(workers, env)
+    try:
+        with ThreadPoolExecutor(workers) as threads:
+            return list(threads.map(lambda job: _run_one(*job, pool, env), jobs))
+    finally:
+        pool.close()
+
+
+def check_alternatives(topics: list[str]) -> int:
+    """Every correct implementation under alternatives/ passes every test of its topic."""
+    jobs = [(t, p) for t in topics for p in sorted((ALTERNATIVES / t).glob("*.py"))]
+    problems = []
+    for name, rc, secs, out in run_all(jobs):
+        if rc == 0:
+            print(f"  accepted  {name:<45} {secs:5.1f}s")
+        elif rc == 1:
+            problems.append(f"{name}: REJECTED, yet it is a correct implementation: {_first_failure(out)}")
+        else:
+            problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
+    for p in problems:
+        print(f"alternatives: {p}")
+    print(f"alternatives: {len(jobs) - len(problems)} of {len(jobs)} accepted, {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--alternatives"]:
+        return check_alternatives(argv[1:] or manifest.topic_names())
     topics = argv or manifest.topic_names()
     problems, jobs = [], []
     cuda = _cuda_available()
@@ -71,18 +111,8 @@ def main(argv: list[str]) -> int:
                                                                       "cuda_pitfalls": t.cuda_pitfalls})
         runnable = listed.keys() if cuda else t.pitfalls.keys()
         jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
-    workers = max(1, min(len(jobs), os.cpu_count() or 1))
-    # Each mutant runs in a process forked from a worker that imported torch once (kata.zygote):
-    # its own process, without paying the imports again. One torch thread per process.
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
-    pool = WorkerPool(workers, env)
-    try:
-        with ThreadPoolExecutor(workers) as threads:
-            results = list(threads.map(lambda job: _run_one(*job, pool, env), jobs))
-    finally:
-        pool.close()
     rejected = 0
-    for name, rc, secs, out in results:
+    for name, rc, secs, out in run_all(jobs):
         if rc == 1:
             rejected += 1
             print(f"  rejected  {name:<45} {secs:5.1f}s  {_first_failure(out)}")

@@ -6,7 +6,8 @@
 4. the whole suite passes on solutions/;
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
 6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.mutants);
-7. the harness's own tests (tests_harness/) pass.
+7. every correct implementation under alternatives/ passes them (kata.mutants --alternatives);
+8. the harness's own tests (tests_harness/) pass.
 
 Exits non-zero if any step fails; prints one line per step at the end.
 """
@@ -106,6 +107,10 @@ def step_mutants() -> tuple[bool, str]:
     return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected"
 
 
+def step_alternatives() -> tuple[bool, str]:
+    return mutants.main(["--alternatives"]) == 0, "every correct implementation under alternatives/ passes"
+
+
 def step_harness() -> tuple[bool, str]:
     if not (ROOT / "tests_harness").is_dir():
         return False, "tests_harness/ is missing"
@@ -126,6 +131,7 @@ def main(argv: list[str]) -> int:
         "solutions": step_solutions,
         "exercises": step_exercises,
         "mutants": step_mutants,
+        "alternatives": step_alternatives,
         "harness": step_harness,
     }
     chosen = argv or list(steps)
