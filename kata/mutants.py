@@ -77,20 +77,30 @@ def run_all(jobs: list[tuple[str, Path]]) -> list[tuple[str, int, float, str]]:
         pool.close()
 
 
+def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]:
+    """Run the jobs; `expect` "rejected" (a mutant: some test fails) or "accepted" (an alternative:
+    every test passes). Returns how many met the expectation and a line per one that did not."""
+    met, problems = 0, []
+    for name, rc, secs, out in run_all(jobs):
+        if rc not in (0, 1):
+            problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
+        elif (rc == 1) == (expect == "rejected"):
+            met += 1
+            print(f"  {expect:<9} {name:<45} {secs:5.1f}s  {_first_failure(out) if rc else ''}".rstrip())
+        elif rc == 0:
+            problems.append(f"{name}: SURVIVED - every test of its topic passed on this wrong implementation")
+        else:
+            problems.append(f"{name}: REJECTED, yet it is a correct implementation: {_first_failure(out)}")
+    return met, problems
+
+
 def check_alternatives(topics: list[str]) -> int:
     """Every correct implementation under alternatives/ passes every test of its topic."""
     jobs = [(t, p) for t in topics for p in sorted((ALTERNATIVES / t).glob("*.py"))]
-    problems = []
-    for name, rc, secs, out in run_all(jobs):
-        if rc == 0:
-            print(f"  accepted  {name:<45} {secs:5.1f}s")
-        elif rc == 1:
-            problems.append(f"{name}: REJECTED, yet it is a correct implementation: {_first_failure(out)}")
-        else:
-            problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
+    accepted, problems = judge(jobs, expect="accepted")
     for p in problems:
         print(f"alternatives: {p}")
-    print(f"alternatives: {len(jobs) - len(problems)} of {len(jobs)} accepted, {len(problems)} problem(s)")
+    print(f"alternatives: {accepted} of {len(jobs)} accepted, {len(problems)} problem(s)")
     return 1 if problems else 0
 
 
@@ -111,15 +121,8 @@ def main(argv: list[str]) -> int:
                                                                       "cuda_pitfalls": t.cuda_pitfalls})
         runnable = listed.keys() if cuda else t.pitfalls.keys()
         jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
-    rejected = 0
-    for name, rc, secs, out in run_all(jobs):
-        if rc == 1:
-            rejected += 1
-            print(f"  rejected  {name:<45} {secs:5.1f}s  {_first_failure(out)}")
-        elif rc == 0:
-            problems.append(f"{name}: SURVIVED - every test of its topic passed on this wrong implementation")
-        else:
-            problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
+    rejected, failures = judge(jobs, expect="rejected")
+    problems += failures
     for name in skipped:
         print(f"  skipped   {name:<45} only CUDA tests can reject it, and there is no CUDA device here")
     for p in problems:

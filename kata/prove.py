@@ -74,33 +74,34 @@ def step_conventions() -> tuple[bool, str]:
     return not found, f"{len(found)} convention(s) broken"
 
 
-def step_solutions(tmp: str) -> tuple[bool, str]:
-    junit = os.path.join(tmp, "solutions.xml")
-    proc = _pytest("--solutions", junit=junit)
-    cases = _cases(junit) if os.path.exists(junit) else []
-    failed = [n for n, o in cases if o == "failed"]
-    passed = sum(o == "passed" for _, o in cases)
-    skipped = sum(o == "skipped" for _, o in cases)
-    for name in failed:
-        print(f"  FAILS on the solutions: {name}")
+def _suite(tmp: str, name: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
+    """Run the whole suite once; its test ids by outcome, from a JUnit report."""
+    junit = os.path.join(tmp, f"{name}.xml")
+    proc = _pytest(*args, junit=junit)
+    by = {"passed": [], "failed": [], "skipped": []}
+    for test, outcome in _cases(junit) if os.path.exists(junit) else []:
+        by[outcome].append(test)
     if proc.returncode not in (0, 1):
         print(proc.stdout[-3000:], proc.stderr[-3000:])
-    ok = proc.returncode == 0 and passed > 0 and not failed
-    return ok, f"{passed} passed, {len(failed)} failed, {skipped} skipped (CUDA) on solutions/"
+    return proc, by
+
+
+def step_solutions(tmp: str) -> tuple[bool, str]:
+    proc, by = _suite(tmp, "solutions", "--solutions")
+    for test in by["failed"]:
+        print(f"  FAILS on the solutions: {test}")
+    ok = proc.returncode == 0 and by["passed"] and not by["failed"]
+    counts = ", ".join(f"{len(by[k])} {k}" for k in ("passed", "failed", "skipped"))
+    return bool(ok), f"{counts} (CUDA) on solutions/"
 
 
 def step_exercises(tmp: str) -> tuple[bool, str]:
-    junit = os.path.join(tmp, "exercises.xml")
-    proc = _pytest(junit=junit)
-    cases = _cases(junit) if os.path.exists(junit) else []
-    passed = [n for n, o in cases if o == "passed"]
-    failed = sum(o == "failed" for _, o in cases)
-    for name in passed:
-        print(f"  PASSES on the unsolved exercises (a test that cannot fail?): {name}")
-    if proc.returncode not in (0, 1):
-        print(proc.stdout[-3000:], proc.stderr[-3000:])
-    ok = proc.returncode == 1 and failed > 0 and not passed
-    return ok, f"{failed} of {len(cases)} fail on exercises/, {len(passed)} pass"
+    proc, by = _suite(tmp, "exercises")
+    for test in by["passed"]:
+        print(f"  PASSES on the unsolved exercises (a test that cannot fail?): {test}")
+    ok = proc.returncode == 1 and by["failed"] and not by["passed"]
+    total = sum(map(len, by.values()))
+    return bool(ok), f"{len(by['failed'])} of {total} fail on exercises/, {len(by['passed'])} pass"
 
 
 def step_mutants() -> tuple[bool, str]:
