@@ -6,7 +6,7 @@ topic file (in exercises/, or the folder given with --impl-dir=DIR), the topic's
 manifest, and nothing else (no .venv, .nox or .git). The exercise that failed last runs first. A
 save during a run restarts it. Ctrl-C stops it.
 
-    python -m kata.watch [TOPIC] [--impl-dir=DIR | --solutions] [--interval S] [-- PYTEST_ARGS...]
+    python -m kata.watch [TOPIC] [--impl-dir=DIR | --solutions] [--interval S] [PYTEST_ARGS...]
 """
 
 from __future__ import annotations
@@ -58,8 +58,7 @@ def main(argv: list[str]) -> int:
     where.add_argument("--impl-dir", metavar="DIR", help="watch and grade the <topic>.py files in DIR")
     where.add_argument("--solutions", action="store_true", help="watch and grade solutions/")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between looks at the files")
-    parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
-    args = parser.parse_args(argv)
+    args, pytest_args = parser.parse_known_args(argv)  # anything else goes to pytest (-x, -k NAME, ...)
     topics = [manifest.topic(args.topic).name] if args.topic else manifest.topic_names()
     if args.impl_dir:
         impl_dir = Path(args.impl_dir).resolve()
@@ -71,16 +70,17 @@ def main(argv: list[str]) -> int:
         parser.error(f"no folder {impl_dir}")
     watched = [impl_dir / f"{t}.py" for t in topics] + [manifest.ROOT / "tests" / f"test_{t}.py" for t in topics]
     watched.append(manifest.MANIFEST)
-    shown = impl_dir / f"{topics[0]}.py" if len(topics) == 1 else impl_dir
+    shown = os.path.relpath(impl_dir / f"{topics[0]}.py" if len(topics) == 1 else impl_dir)
     tty = sys.stdout.isatty()
     print(f"watch: loading torch once for {' '.join(topics) if args.topic else 'every topic'} ...", flush=True)
     zygote.preload([f"tests/test_{t}.py" for t in topics])
 
     def start() -> tuple[int, float]:
         first = _first_failing(impl_dir, args.topic)
-        job = Job(sandbox=str(manifest.ROOT), args=[*[f"tests/test_{t}.py" for t in topics], *select,
-                                                     "-p", "no:cacheprovider", *([f"--kata-first={first}"] if first
-                                                                                 else []), *args.pytest_args])
+        pytest_argv = [*[f"tests/test_{t}.py" for t in topics], *select, "-p", "no:cacheprovider",
+                       "-W", "ignore::pytest.PytestAssertRewriteWarning",  # the plugin is preloaded, by design
+                       *([f"--kata-first={first}"] if first else []), *pytest_args]
+        job = Job(sandbox=str(manifest.ROOT), args=pytest_argv)
         if tty:
             print(CLEAR, end="")
         print(f"watch: running {' '.join(topics) if args.topic else 'every topic'} on {shown}", flush=True)
