@@ -43,6 +43,23 @@ I64 = torch.int64
 TEXT = "the cat sat on the mat; the dog sat on the log."
 
 
+def _expect_value_error(fn, what: str, *names) -> None:
+    """Expect ValueError from fn() with a message naming one of `names` (any one of the values at fault)."""
+    try:
+        fn()
+    except NotImplementedError:
+        raise
+    except ValueError as err:
+        expect(any(str(n) in str(err) for n in names),
+               f"{what}: raised ValueError as it should, but its message {str(err)!r} names none of "
+               f"{', '.join(map(str, names))}", "say which value was wrong, so the caller can fix it without reading "
+                                                "your code")
+        return
+    except Exception as err:  # noqa: BLE001
+        fail(f"{what}: expected ValueError, got {type(err).__name__}: {err}")
+    fail(f"{what}: expected ValueError, but nothing was raised")
+
+
 def _gen(seed: int, device: str = "cpu") -> torch.Generator:
     return torch.Generator(device=device).manual_seed(seed)
 
@@ -254,8 +271,8 @@ def test_batch_reads_a_non_contiguous_data_view(impl):
 @next_token_batch
 @pytest.mark.parametrize("N", [6, 4], ids=["N=block_size", "N<block_size"])
 def test_batch_raises_when_data_is_too_short(impl, N):
-    with expect_raises(ValueError, f"next_token_batch(data of {N} tokens, block_size=6, ...)", names=N):
-        impl.next_token_batch(_perm_data(N), 6, 2, generator=_gen(0))
+    _expect_value_error(lambda: impl.next_token_batch(_perm_data(N), 6, 2, generator=_gen(0)),
+                        f"next_token_batch(data of {N} tokens, block_size=6, ...)", N, 6)
 
 
 @next_token_batch
@@ -420,8 +437,8 @@ def test_gpt_logits_have_shape_b_t_v_for_every_length(impl):
 @TinyGPT
 def test_gpt_raises_when_the_sequence_is_longer_than_block_size(impl):
     m = _gpt(impl)
-    with expect_raises(ValueError, f"TinyGPT(block_size={BLOCK}) on a sequence of {BLOCK + 1} tokens", names=BLOCK + 1):
-        m(_ids(2, BLOCK + 1, seed=0))
+    _expect_value_error(lambda: m(_ids(2, BLOCK + 1, seed=0)),
+                        f"TinyGPT(block_size={BLOCK}) on a sequence of {BLOCK + 1} tokens", BLOCK + 1, BLOCK)
 
 
 @TinyGPT
@@ -525,7 +542,7 @@ def test_gpt_runs_on_the_device_of_its_parameters(impl, device):
     m.to(device)
     got = m(idx.to(device))
     expect_device(got, device, "logits", "create the positions (and any mask) on idx.device")
-    expect_close(got.detach().cpu(), expected, what=f"logits on {device} vs the CPU", rtol=1e-4, atol=1e-5)
+    expect_close(got.detach().cpu(), expected, what=f"logits on {device} vs the CPU", rtol=1e-3, atol=1e-4)
 
 
 # ---------------------------------------------------------------- generate
@@ -581,9 +598,10 @@ class _FixedLM(nn.Module):
         super().__init__()
         self.block_size = block_size
         self.register_buffer("row", torch.tensor(logits, dtype=F64))
+        self.scale = nn.Parameter(torch.ones((), dtype=F64))  # a parameter, like any real model
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
-        return self.row.expand(*idx.shape, len(self.row))
+        return (self.row * self.scale).expand(*idx.shape, len(self.row))
 
 
 def _greedy_path(model: _ScriptedLM, idx: torch.Tensor, n: int, *, position: int = -1, divide: bool = False):
@@ -787,10 +805,11 @@ def test_generate_without_generator_uses_the_global_rng(impl):
 
 
 @generate
-@pytest.mark.parametrize(("kwargs", "named"), [({"temperature": -0.5}, -0.5), ({"top_k": 0}, "top_k"),
-                                               ({"top_k": -3}, -3)], ids=["temperature=-0.5", "top_k=0", "top_k=-3"])
-def test_generate_rejects_bad_sampling_arguments(impl, kwargs, named):
-    with expect_raises(ValueError, f"generate(..., {kwargs})", names=named):
+@pytest.mark.parametrize("kwargs", [{"temperature": -0.5}, {"top_k": 0}, {"top_k": -3}],
+                         ids=["temperature=-0.5", "top_k=0", "top_k=-3"])
+def test_generate_rejects_bad_sampling_arguments(impl, kwargs):
+    (value,) = kwargs.values()
+    with expect_raises(ValueError, f"generate(..., {kwargs})", names=value):
         impl.generate(_ScriptedLM(), _ids(1, 2, seed=0, vocab_size=7), 3, **kwargs)
 
 
@@ -836,7 +855,7 @@ def _device_of(model: nn.Module) -> torch.device:
 
 def _check_perplexity(impl, model, data, block_size, **kwargs):
     got = impl.perplexity(model, data, block_size, **kwargs)
-    expect(type(got) is float, f"perplexity should return a Python float, got {type(got).__name__} {got!r}"[:200],
+    expect(isinstance(got, float), f"perplexity should return a Python float, got {type(got).__name__} {got!r}"[:200],
            "turn the result into a float: math.exp of a float, or tensor.item()")
     calls = list(getattr(model, "calls", []))
     want = _reference_perplexity(model, data, block_size)
@@ -845,14 +864,15 @@ def _check_perplexity(impl, model, data, block_size, **kwargs):
     hint = ("cut data into consecutive windows of block_size inputs (the last one shorter), score each target "
             "data[1] .. data[N-1] once with only its window as context, sum the NLLs, divide by N - 1, exp")
     if len(data) - 1 > block_size and (len(data) - 1) % block_size:
-        if math.isclose(got, _reference_perplexity(model, data, block_size, reduce="windows"), rel_tol=1e-6):
+        if math.isclose(got, _reference_perplexity(model, data, block_size, reduce="windows"), rel_tol=1e-5):
             hint = ("this is the mean of the per-window means: the short last window weighs as much as a full one. "
                     "Sum the NLLs of all targets and divide by their number")
-        elif math.isclose(got, _reference_perplexity(model, data, block_size, drop_last=True), rel_tol=1e-6):
+        elif math.isclose(got, _reference_perplexity(model, data, block_size, drop_last=True), rel_tol=1e-5):
             hint = "the shorter last window was dropped: its targets count too"
         if hasattr(model, "calls"):
             model.calls[:] = calls
-    expect(math.isclose(got, want, rel_tol=1e-6), f"perplexity(model, {len(data)} tokens, block_size={block_size}"
+    # rel_tol 1e-5: float32 arithmetic on the way is fine; every mistake named here is off by far more
+    expect(math.isclose(got, want, rel_tol=1e-5), f"perplexity(model, {len(data)} tokens, block_size={block_size}"
            f"{', ' if kwargs else ''}{', '.join(f'{k}={v}' for k, v in kwargs.items())}) = {got!r}; expected "
            f"{want:.10g} (float64, from the model's own logits)", hint)
     return got
@@ -861,7 +881,7 @@ def _check_perplexity(impl, model, data, block_size, **kwargs):
 @perplexity
 def test_perplexity_returns_a_python_float(impl):
     got = impl.perplexity(_ScriptedLM(), _ids(1, 9, seed=0, vocab_size=7)[0], 4)
-    expect(type(got) is float, f"perplexity should return a Python float, got {type(got).__name__}",
+    expect(isinstance(got, float), f"perplexity should return a Python float, got {type(got).__name__}",
            "a tensor or a NumPy number is not a float: use math.exp on a float or tensor.item()")
 
 
@@ -883,7 +903,7 @@ def test_perplexity_does_not_depend_on_the_batch_size(impl, batch_size):
 @perplexity
 def test_perplexity_of_a_uniform_model_is_the_vocabulary_size(impl):
     got = impl.perplexity(_FixedLM([0.7] * 9), _ids(1, 20, seed=32, vocab_size=9)[0], 4)
-    expect(type(got) is float and math.isclose(got, 9.0, rel_tol=1e-6),
+    expect(isinstance(got, float) and math.isclose(got, 9.0, rel_tol=1e-6),
            f"a model that gives every one of 9 tokens the same logit scored perplexity {got!r}; expected 9.0",
            "perplexity = exp(mean of -log p(target)); a uniform p = 1/9 gives exactly 9")
 
