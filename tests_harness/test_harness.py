@@ -12,10 +12,10 @@ from kata.impl import ImplementationError, load_topic
 ROOT = manifest.ROOT
 
 
-def test_manifest_lists_the_nine_topics_in_curriculum_order():
+def test_manifest_lists_the_ten_topics_in_curriculum_order():
     assert manifest.topic_names() == [
         "tensors", "autograd", "training_loop", "cnn", "attention",
-        "finetuning", "lora", "inference", "production",
+        "finetuning", "lora", "inference", "production", "language_model",
     ]
 
 
