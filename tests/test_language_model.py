@@ -694,7 +694,9 @@ def test_generate_feeds_the_model_the_last_block_size_tokens(impl):
 def test_generate_runs_in_eval_mode_without_autograd(impl):
     model = _ScriptedLM(seed=7)
     model.train()
-    _run_generate(impl, model, _ids(2, 1, seed=8, vocab_size=7), 3, generator=_gen(1))
+    out = _run_generate(impl, model, _ids(2, 1, seed=8, vocab_size=7), 3, generator=_gen(1))
+    expect(out.grad_fn is None and not out.requires_grad, "the generated ids carry an autograd graph",
+           "generation records nothing for backward: run it under torch.no_grad()")
     expect(len(model.calls) == 3, f"3 new tokens took {len(model.calls)} forward calls")
     for call in model.calls:
         expect(not call.training and not call.child_training,
