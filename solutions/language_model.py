@@ -138,7 +138,8 @@ def lm_loss(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int = -10
     logits where ``view`` fails).
     """
     B, T, V = logits.shape
-    return F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T), ignore_index=ignore_index)
+    flat_logits, flat_targets = logits.reshape(B * T, V), targets.reshape(B * T)  # (B*T, V), (B*T,)
+    return F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore_index)
 
 
 # ---------------------------------------------------------------- TinyGPT
@@ -287,7 +288,8 @@ def _windows(data: torch.Tensor, block_size: int) -> list[tuple[torch.Tensor, to
     end = n_full * block_size
     out = []
     if n_full:
-        out.append((data[:end].reshape(n_full, block_size), data[1 : end + 1].reshape(n_full, block_size)))
+        inputs, targets = data[:end].reshape(n_full, block_size), data[1 : end + 1].reshape(n_full, block_size)
+        out.append((inputs, targets))  # (W, T) each
     if end < n_targets:
         out.append((data[end:n_targets][None], data[end + 1 :][None]))  # (1, n_targets - end)
     return out
@@ -330,7 +332,7 @@ def perplexity(model: nn.Module, data: torch.Tensor, block_size: int, batch_size
                     logits = model(x[i : i + batch_size])  # (b, T, V)
                     V = logits.shape[-1]
                     nll = F.cross_entropy(logits.reshape(-1, V).double(), y[i : i + batch_size].reshape(-1),
-                                          reduction="sum")
+                                          reduction="sum")  # (b*T, V) against (b*T,)
                     total_nll += nll.item()
     finally:
         _restore_training_flags(flags)
