@@ -152,7 +152,6 @@ class TinyGPT(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        super().__init__()
         raise NotImplementedError("language_model.TinyGPT: tok_emb, pos_emb, causal blocks, ln_f, a tied head")
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
