@@ -151,6 +151,12 @@ def choose_strategy(n_labeled: int, similar_domain: bool, model_params: int) -> 
     top blocks re-learnt ("partial", `unfreeze_last_blocks`). More data supports more trainable
     parameters, and with plenty of it full fine-tuning wins in any domain.
 
+    The topic's demo (`python -m exercises.finetuning`) measures the rows for a small model on the
+    digits: its sweep of labels per class puts scratch, linear probe and full fine-tuning side by
+    side. With a backbone pretrained on other labelled digits, a probe fit on one label per class is
+    far ahead of a network trained from scratch on the same ten images; as labels grow the gap closes,
+    and with every label the three strategies end within a couple of points.
+
     Raises:
         ValueError: `n_labeled` is negative or `model_params` is not positive (the message names it).
     """

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import keyword
 import subprocess
 import sys
 
@@ -13,25 +12,6 @@ from kata import hint, manifest
 from kata.impl import ImplementationError, load_topic
 
 ROOT = manifest.ROOT
-
-
-def test_topic_names_are_unique_identifiers_with_every_file_a_topic_needs():
-    names = manifest.topic_names()
-    assert names, "the manifest lists no topic"
-    assert len(names) == len(set(names)), f"a topic is listed twice: {names}"
-    for name in names:
-        assert name.isidentifier() and not keyword.iskeyword(name), f"{name!r} cannot be a module name"
-        for path in (f"tests/test_{name}.py", f"exercises/{name}.py", f"solutions/{name}.py", f"demos/{name}.py"):
-            assert (ROOT / path).is_file(), f"topic {name!r} has no {path}"
-
-
-def test_every_topic_file_belongs_to_a_topic_of_the_manifest():
-    names = set(manifest.topic_names())
-    for folder in ("exercises", "solutions", "demos"):
-        stray = {p.stem for p in (ROOT / folder).glob("*.py")} - names - {"__init__"}
-        assert not stray, f"{folder}/ holds {sorted(stray)}, which the manifest does not list as topics"
-    stray = {p.stem.removeprefix("test_") for p in (ROOT / "tests").glob("test_*.py")} - names
-    assert not stray, f"tests/ tests {sorted(stray)}, which the manifest does not list as topics"
 
 
 def test_missing_topic_file_is_an_error_that_says_so(tmp_path):

@@ -1,0 +1,11 @@
+"""Pitfall: the dropout argument is never used (language_model.TinyGPT)."""
+
+from __future__ import annotations
+
+from solutions import language_model as reference
+from solutions.language_model import *  # noqa: F403
+
+
+class TinyGPT(reference.TinyGPT):
+    def __init__(self, vocab_size, block_size, d_model=64, n_heads=4, n_layers=2, dropout=0.0):
+        super().__init__(vocab_size, block_size, d_model, n_heads, n_layers, 0.0)

@@ -1,0 +1,17 @@
+"""Pitfall: the head gets a copy of the embedding's values, not the same Parameter (language_model.TinyGPT)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from solutions import language_model as reference
+from solutions.language_model import *  # noqa: F403
+
+
+class TinyGPT(reference.TinyGPT):
+    def __init__(self, vocab_size, block_size, d_model=64, n_heads=4, n_layers=2, dropout=0.0):
+        super().__init__(vocab_size, block_size, d_model, n_heads, n_layers, dropout)
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        with torch.no_grad():
+            self.head.weight.copy_(self.tok_emb.weight)

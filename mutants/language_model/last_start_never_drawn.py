@@ -1,0 +1,17 @@
+"""Pitfall: randint(N - block_size - 1): the last valid start is never drawn (language_model.next_token_batch)."""
+
+from __future__ import annotations
+
+import torch
+
+from solutions import language_model as reference
+from solutions.language_model import *  # noqa: F403
+
+
+def next_token_batch(data, block_size, batch_size, generator=None):
+    n = data.shape[0]
+    if n <= block_size:
+        raise ValueError(f"data has N={n} tokens, need more than block_size={block_size}")
+    starts = torch.randint(n - block_size - 1, (batch_size,), generator=generator)
+    window = (starts[:, None] + torch.arange(block_size + 1)).to(data.device)
+    return data[window][:, :-1], data[window][:, 1:]

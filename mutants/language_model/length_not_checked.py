@@ -1,0 +1,18 @@
+"""Pitfall: T > block_size not checked: the position embedding raises IndexError (language_model.TinyGPT)."""
+
+from __future__ import annotations
+
+import torch
+
+from solutions import language_model as reference
+from solutions.language_model import *  # noqa: F403
+
+
+class TinyGPT(reference.TinyGPT):
+    def forward(self, idx):
+        B, T = idx.shape
+        x = self.drop(self.tok_emb(idx) + self.pos_emb(torch.arange(T, device=idx.device)))
+        mask = torch.ones(T, T, dtype=torch.bool, device=idx.device).triu(1)
+        for block in self.blocks:
+            x = block(x, src_mask=mask)
+        return self.head(self.ln_f(x))

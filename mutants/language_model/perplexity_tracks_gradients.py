@@ -1,0 +1,35 @@
+"""Pitfall: perplexity computed with autograd on (language_model.perplexity)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from solutions import language_model as reference
+from solutions.language_model import *  # noqa: F403
+
+
+def perplexity(model, data, block_size, batch_size=32):
+    with torch.enable_grad():
+        return _score(model, data, block_size)
+
+
+def _score(model, data, block_size):
+    n = data.shape[0]
+    if n < 2:
+        raise ValueError(f"len(data)={n} < 2")
+    if block_size > model.block_size:
+        raise ValueError(f"block_size={block_size} > {model.block_size}")
+    flags = reference._training_flags(model)
+    model.eval()
+    try:
+        nll = 0.0
+        for s in range(0, n - 1, block_size):
+            x = data[s : min(s + block_size, n - 1)]
+            y = data[s + 1 : s + 1 + len(x)]
+            nll += F.cross_entropy(model(x[None])[0].double(), y, reduction="sum").item()
+        return math.exp(nll / (n - 1))
+    finally:
+        reference._restore_training_flags(flags)
