@@ -1,5 +1,6 @@
-"""Pitfall: windows cut with as_strided(stride 1), which misreads a non-contiguous data view
-(language_model.next_token_batch)."""
+"""Pitfall: windows cut with as_strided, misreading a non-contiguous view (language_model.next_token_batch).
+
+Windows cut with as_strided(stride 1), which misreads a non-contiguous data view."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: generator=None replaced by a fresh generator seeded 0, so the global seed changes nothing
-(language_model.next_token_batch)."""
+"""Pitfall: generator=None means a fresh generator seeded 0 (language_model.next_token_batch).
+
+Generator=None replaced by a fresh generator seeded 0, so the global seed changes nothing."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: decode indexes chars with any id, so -1 silently decodes as the last character
-(language_model.CharTokenizer)."""
+"""Pitfall: a negative id decodes as a character from the end (language_model.CharTokenizer).
+
+Decode indexes chars with any id, so -1 silently decodes as the last character."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: torch.tensor of the id list without a dtype: an empty string encodes to float32
-(language_model.CharTokenizer)."""
+"""Pitfall: an empty string encodes to a float32 tensor (language_model.CharTokenizer).
+
+Torch.tensor of the id list without a dtype: an empty string encodes to float32."""
 
 from __future__ import annotations
 

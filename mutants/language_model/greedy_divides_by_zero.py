@@ -1,5 +1,6 @@
-"""Pitfall: the logits divided by the temperature before checking for 0: greedy takes the argmax of inf and NaN
-(language_model.generate)."""
+"""Pitfall: temperature 0 divides the logits by zero before the argmax (language_model.generate).
+
+The logits divided by the temperature before checking for 0: greedy takes the argmax of inf and NaN."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: F.cross_entropy on the (B, T, V) logits: the class axis is taken as the time axis
-(language_model.lm_loss)."""
+"""Pitfall: F.cross_entropy on (B, T, V) logits, the class axis taken as time (language_model.lm_loss).
+
+F.cross_entropy on the (B, T, V) logits: the class axis is taken as the time axis."""
 
 from __future__ import annotations
 

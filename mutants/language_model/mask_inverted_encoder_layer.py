@@ -1,5 +1,6 @@
-"""Pitfall: a tril mask (True = may attend) given to nn.TransformerEncoderLayer, which blocks where True
-(language_model.TinyGPT)."""
+"""Pitfall: a True-may-attend mask given to nn.TransformerEncoderLayer (language_model.TinyGPT).
+
+A tril mask (True = may attend) given to nn.TransformerEncoderLayer, which blocks where True."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: the mean of the per-window mean NLLs: a short last window weighs as much as a full one
-(language_model.perplexity)."""
+"""Pitfall: the mean of window means instead of the mean over tokens (language_model.perplexity).
+
+The mean of the per-window mean NLLs: a short last window weighs as much as a full one."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: a short input gets the LAST T positions of block_size, so a position's meaning depends on the length
-(language_model.TinyGPT)."""
+"""Pitfall: a short input gets the last T positions of block_size (language_model.TinyGPT).
+
+A short input gets the LAST T positions of block_size, so a position's meaning depends on the length."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: the next token sampled from the logits of the first position instead of the last
-(language_model.generate)."""
+"""Pitfall: sampling from the first position's logits instead of the last (language_model.generate).
+
+The next token sampled from the logits of the first position instead of the last."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: N <= block_size not rejected: randint(0) or a negative bound fails with a RuntimeError
-(language_model.next_token_batch)."""
+"""Pitfall: N <= block_size not rejected with a ValueError (language_model.next_token_batch).
+
+N <= block_size not rejected: randint(0) or a negative bound fails with a RuntimeError."""
 
 from __future__ import annotations
 

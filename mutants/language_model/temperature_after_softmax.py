@@ -1,5 +1,6 @@
-"""Pitfall: the probabilities divided by the temperature after the softmax, which sampling renormalises away
-(language_model.generate)."""
+"""Pitfall: the temperature applied to the probabilities after the softmax (language_model.generate).
+
+The probabilities divided by the temperature after the softmax, which sampling renormalises away."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Pitfall: the vocabulary in order of first occurrence, so the ids depend on the text's order
-(language_model.CharTokenizer)."""
+"""Pitfall: the vocabulary in order of first occurrence, not sorted (language_model.CharTokenizer).
+
+The vocabulary in order of first occurrence, so the ids depend on the text's order."""
 
 from __future__ import annotations
 
