@@ -1,9 +1,11 @@
-"""Topic 5 - attention: scaled dot-product attention, masks, positional encoding, heads, the pre-LN block.
+"""attention: scaled dot-product attention, masks, positional encoding, heads, the pre-LN block.
 
 Masks of the exercises are boolean with True = "may attend" (the F.scaled_dot_product_attention
 convention). nn.MultiheadAttention and nn.TransformerEncoderLayer read a boolean mask the other way
 round (True = NOT allowed): the tests translate with `~mask` when they build their references.
 """
+
+from __future__ import annotations
 
 import math
 import re
@@ -26,11 +28,11 @@ from kata.checks import (
     fail,
 )
 
-sdpa = pytest.mark.exercise("scaled_dot_product_attention")
-causal = pytest.mark.exercise("causal_mask")
-posenc = pytest.mark.exercise("sinusoidal_positional_encoding")
-mhsa = pytest.mark.exercise("MultiHeadSelfAttention")
-block = pytest.mark.exercise("TransformerBlock")
+scaled_dot_product_attention = pytest.mark.exercise("scaled_dot_product_attention")
+causal_mask = pytest.mark.exercise("causal_mask")
+sinusoidal_positional_encoding = pytest.mark.exercise("sinusoidal_positional_encoding")
+MultiHeadSelfAttention = pytest.mark.exercise("MultiHeadSelfAttention")
+TransformerBlock = pytest.mark.exercise("TransformerBlock")
 demo = pytest.mark.exercise("demo")
 
 F64 = torch.float64
@@ -41,8 +43,7 @@ F64 = torch.float64
 CLOSE = {"rtol": 1e-5, "atol": 1e-6}
 
 
-# ----------------------------------------------------------------------------------------------
-# helpers: seeded inputs, masks, and the wrong-but-plausible variants that name a mistake
+# ---------------------------------------------------------------- helpers
 
 
 def _randn(*shape, seed: int, dtype=F64, scale: float = 1.0) -> torch.Tensor:
@@ -138,11 +139,10 @@ def _check_sdpa_against_torch(impl, q, k, v, mask=None):
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# scaled_dot_product_attention
+# ---------------------------------------------------------------- scaled_dot_product_attention
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_returns_output_and_weights_with_their_shapes(impl):
     q, k, v = _randn(2, 5, 4, seed=1), _randn(2, 7, 4, seed=2), _randn(2, 7, 3, seed=3)
     out, weights = _call_sdpa(impl, q, k, v)
@@ -152,13 +152,13 @@ def test_sdpa_returns_output_and_weights_with_their_shapes(impl):
     expect_dtype(weights, F64, "weights", "keep the dtype of the inputs")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_matches_torch_without_mask(impl):
     q, k, v = _randn(2, 3, 5, 8, seed=1), _randn(2, 3, 7, 8, seed=2), _randn(2, 3, 7, 6, seed=3)
     _check_sdpa_against_torch(impl, q, k, v)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_mask_defaults_to_none(impl):
     q, k, v = _randn(4, 3, seed=1), _randn(6, 3, seed=2), _randn(6, 2, seed=3)
     got = impl.scaled_dot_product_attention(q, k, v)
@@ -167,13 +167,13 @@ def test_sdpa_mask_defaults_to_none(impl):
                  hint="mask=None means every query may attend to every key")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_matches_torch_with_mask(impl):
     q, k, v = _randn(2, 3, 5, 4, seed=4), _randn(2, 3, 7, 4, seed=5), _randn(2, 3, 7, 6, seed=6)
     _check_sdpa_against_torch(impl, q, k, v, _random_mask(2, 3, 5, 7, seed=7))
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.parametrize(
     "mask_shape",
     [(5, 7), (1, 7), (2, 1, 1, 7), (3, 5, 7), (2, 1, 5, 7)],
@@ -184,7 +184,7 @@ def test_sdpa_broadcasts_the_mask(impl, mask_shape):
     _check_sdpa_against_torch(impl, q, k, v, _random_mask(*mask_shape, seed=11))
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.parametrize("lead", [(), (4,), (2, 3), (2, 1, 3)], ids=["(Tq,d)", "(B,Tq,d)", "(B,H,Tq,d)", "5d"])
 def test_sdpa_accepts_any_leading_dims(impl, lead):
     q, k, v = _randn(*lead, 5, 4, seed=12), _randn(*lead, 6, 4, seed=13), _randn(*lead, 6, 3, seed=14)
@@ -194,7 +194,7 @@ def test_sdpa_accepts_any_leading_dims(impl, lead):
     _check_sdpa_against_torch(impl, q, k, v, mask)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_weight_rows_sum_to_one(impl):
     q, k, v = _randn(3, 6, 5, seed=16), _randn(3, 8, 5, seed=17), _randn(3, 8, 2, seed=18)
     mask = _random_mask(3, 6, 8, seed=19, p=0.4)
@@ -209,7 +209,7 @@ def test_sdpa_weight_rows_sum_to_one(impl):
                  rtol=0, atol=1e-6, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_masked_weights_are_exactly_zero(impl):
     q, k, v = _randn(2, 5, 4, seed=20), _randn(2, 6, 4, seed=21), _randn(2, 6, 3, seed=22)
     mask = _random_mask(2, 5, 6, seed=23, p=0.5)
@@ -224,7 +224,7 @@ def test_sdpa_masked_weights_are_exactly_zero(impl):
     )
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_fully_masked_row_gives_zero_weights_and_output(impl):
     q, k, v = _randn(2, 4, 3, seed=24), _randn(2, 5, 3, seed=25), _randn(2, 5, 2, seed=26)
     mask = _random_mask(2, 4, 5, seed=27)
@@ -247,7 +247,7 @@ def test_sdpa_fully_masked_row_gives_zero_weights_and_output(impl):
                  hint="one fully masked query must not change the others")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_fully_masked_row_has_finite_gradients(impl):
     q, k, v = _randn(4, 3, seed=28), _randn(5, 3, seed=29), _randn(5, 2, seed=30)
     mask = _random_mask(4, 5, seed=31)
@@ -274,7 +274,7 @@ def test_sdpa_fully_masked_row_has_finite_gradients(impl):
                      hint="a fully masked query's output is constantly 0, so it sends no gradient back")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_is_stable_for_large_scores(impl):
     q, k, v = _randn(2, 5, 4, seed=34, scale=60.0), _randn(2, 6, 4, seed=35, scale=60.0), _randn(2, 6, 3, seed=36)
     mask = _random_mask(2, 5, 6, seed=37)
@@ -286,7 +286,7 @@ def test_sdpa_is_stable_for_large_scores(impl):
                  rtol=1e-7, atol=1e-9, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_masked_key_stays_hidden_however_large_its_score(impl):
     q = torch.tensor([[1.0, 1.0], [2.0, 0.5], [0.5, 2.0]], dtype=F64)  # every q . k_2 is about +5e4
     k = torch.tensor([[0.3, -0.2], [-0.1, 0.4], [2e4, 2e4], [0.2, 0.1]], dtype=F64)
@@ -304,7 +304,7 @@ def test_sdpa_masked_key_stays_hidden_however_large_its_score(impl):
     expect_close(out, ref_out, what="output with one masked high-score key", **CLOSE, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_keeps_float32(impl):
     q, k, v = (_randn(2, 5, 4, seed=s, dtype=torch.float32) for s in (38, 39, 40))
     out, weights = _call_sdpa(impl, q, k, v, _random_mask(5, 5, seed=41))
@@ -312,7 +312,7 @@ def test_sdpa_keeps_float32(impl):
     expect_dtype(weights, torch.float32, "weights", "compute in the dtype of q, k and v")
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.cuda
 def test_sdpa_on_cuda_matches_cpu_and_has_no_nan(impl):
     q, k, v = _randn(2, 2, 5, 8, seed=42), _randn(2, 2, 6, 8, seed=43), _randn(2, 2, 6, 4, seed=44)
@@ -329,11 +329,10 @@ def test_sdpa_on_cuda_matches_cpu_and_has_no_nan(impl):
     expect_close(weights.cpu(), ref_weights.float(), what="weights on CUDA", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# causal_mask
+# ---------------------------------------------------------------- causal_mask
 
 
-@causal
+@causal_mask
 def test_causal_mask_is_a_bool_square_matrix(impl):
     mask = impl.causal_mask(5)
     expect_shape(mask, (5, 5), "causal_mask(5)", "one row per query, one column per key: (T, T)")
@@ -342,7 +341,7 @@ def test_causal_mask_is_a_bool_square_matrix(impl):
     expect_device(mask, "cpu", "causal_mask(5)", "device=None means the CPU")
 
 
-@causal
+@causal_mask
 @pytest.mark.parametrize("seq_len", [1, 2, 6])
 def test_causal_mask_is_true_on_and_below_the_diagonal(impl, seq_len):
     mask = impl.causal_mask(seq_len)
@@ -358,7 +357,7 @@ def test_causal_mask_is_true_on_and_below_the_diagonal(impl, seq_len):
     expect_equal(mask, expected, what=f"causal_mask({seq_len})", hint=hint)
 
 
-@causal
+@causal_mask
 @pytest.mark.parametrize("device", devices())
 def test_causal_mask_is_created_on_the_device(impl, device):
     for dev in (device, torch.device(device)):
@@ -368,7 +367,7 @@ def test_causal_mask_is_created_on_the_device(impl, device):
         expect_equal(mask.cpu(), torch.ones(4, 4).tril().bool(), what=f"causal_mask(4, device={dev!r})")
 
 
-@causal
+@causal_mask
 def test_causal_mask_honours_the_device_argument(impl):
     hint = ("pass device=device when you create the mask (torch.ones(..., device=device)), so a CUDA model gets "
             "a CUDA mask")
@@ -386,7 +385,7 @@ def test_causal_mask_honours_the_device_argument(impl):
          "CUDA: the device argument was ignored", hint)
 
 
-@causal
+@causal_mask
 def test_causal_mask_stops_sdpa_from_seeing_the_future(impl):
     q, k, v = _randn(1, 6, 4, seed=46), _randn(1, 6, 4, seed=47), _randn(1, 6, 3, seed=48)
     mask = impl.causal_mask(6)
@@ -400,8 +399,7 @@ def test_causal_mask_stops_sdpa_from_seeing_the_future(impl):
                  hint="no query may attend to a later key")
 
 
-# ----------------------------------------------------------------------------------------------
-# sinusoidal_positional_encoding
+# ---------------------------------------------------------------- sinusoidal_positional_encoding
 
 
 def _pe_formula(seq_len: int, d_model: int, *, swap=False, exponent_factor=1.0) -> torch.Tensor:
@@ -413,7 +411,7 @@ def _pe_formula(seq_len: int, d_model: int, *, swap=False, exponent_factor=1.0) 
     return pe
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_shape_and_dtype(impl):
     pe = impl.sinusoidal_positional_encoding(10, 6)
     expect_shape(pe, (10, 6), "sinusoidal_positional_encoding(10, 6)", "one row per position: (seq_len, d_model)")
@@ -421,7 +419,7 @@ def test_positional_encoding_shape_and_dtype(impl):
                  "it is added to float32 embeddings: return float32 (compute in float64 first if you like)")
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_position_zero_is_sin0_cos0(impl):
     pe = impl.sinusoidal_positional_encoding(3, 8)
     expect_shape(pe, (3, 8), "sinusoidal_positional_encoding(3, 8)")
@@ -431,7 +429,7 @@ def test_positional_encoding_position_zero_is_sin0_cos0(impl):
     expect_close(pe[0], torch.tensor([0.0, 1.0] * 4), what="PE at position 0", rtol=0, atol=1e-6, hint=hint)
 
 
-@posenc
+@sinusoidal_positional_encoding
 @pytest.mark.parametrize("seq_len,d_model", [(1, 2), (12, 6), (64, 32), (128, 64)])
 def test_positional_encoding_matches_the_formula(impl, seq_len, d_model):
     pe = impl.sinusoidal_positional_encoding(seq_len, d_model)
@@ -453,14 +451,13 @@ def test_positional_encoding_matches_the_formula(impl, seq_len, d_model):
                  rtol=0, atol=1e-4, hint=hint, check_dtype=False)
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_rejects_odd_d_model(impl):
     with expect_raises(ValueError, "sinusoidal_positional_encoding(4, 7)", names=7):
         impl.sinusoidal_positional_encoding(4, 7)
 
 
-# ----------------------------------------------------------------------------------------------
-# MultiHeadSelfAttention
+# ---------------------------------------------------------------- MultiHeadSelfAttention
 
 
 def _linear(module, name: str, what: str) -> nn.Linear:
@@ -563,7 +560,7 @@ def _check_mhsa_against_torch(impl, d_model, n_heads, bias, mask=None, B=2, T=5)
                  f"bias={bias}, mask={None if mask is None else tuple(mask.shape)})", **CLOSE, hint=hint)
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_mhsa_has_four_linear_projections(impl, bias):
     m = impl.MultiHeadSelfAttention(12, 3, bias=bias)
@@ -577,7 +574,7 @@ def test_mhsa_has_four_linear_projections(impl, bias):
                f"with bias={bias}", "pass bias=bias to every nn.Linear")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
     what = "MultiHeadSelfAttention(d_model=10, n_heads=4)"
     try:
@@ -596,7 +593,7 @@ def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
          "10 features cannot be cut into 4 equal heads: check d_model % n_heads in __init__")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_output_shape_and_dtype(impl):
     m = impl.MultiHeadSelfAttention(12, 3)
     out = m(torch.randn(2, 5, 12))
@@ -605,7 +602,7 @@ def test_mhsa_output_shape_and_dtype(impl):
     expect_dtype(out, torch.float32, "output for float32 input")
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize(
     "d_model,n_heads,bias", [(8, 1, True), (12, 3, True), (12, 3, False), (16, 4, True)],
     ids=["1-head", "3-heads", "3-heads-no-bias", "4-heads"],
@@ -614,24 +611,24 @@ def test_mhsa_matches_nn_multihead_attention(impl, d_model, n_heads, bias):
     _check_mhsa_against_torch(impl, d_model, n_heads, bias)
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_mhsa_matches_torch_with_a_causal_mask(impl, bias):
     _check_mhsa_against_torch(impl, 12, 3, bias, torch.ones(5, 5).tril().bool())
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_matches_torch_with_a_per_head_mask(impl):
     _check_mhsa_against_torch(impl, 12, 3, True, _random_mask(2, 3, 5, 5, seed=62, p=0.5))
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_matches_torch_with_a_padding_mask(impl):
     keys = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
     _check_mhsa_against_torch(impl, 12, 3, True, keys[:, None, None, :])  # (B, 1, 1, T)
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_is_causal_with_a_causal_mask(impl):
     x = _randn(2, 6, 12, seed=63)
     m, _, out = _run_mhsa(impl, x, 12, 3, True, torch.ones(6, 6).tril().bool(), seed=64)
@@ -643,7 +640,7 @@ def test_mhsa_is_causal_with_a_causal_mask(impl):
                  hint="a later token changed an earlier output: is the mask passed to every head, True = may attend?")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_is_permutation_equivariant_without_positions(impl):
     x = _randn(2, 6, 12, seed=66)
     m, _, out = _run_mhsa(impl, x, 12, 3, True, seed=67)
@@ -653,7 +650,7 @@ def test_mhsa_is_permutation_equivariant_without_positions(impl):
                       "them must shuffle the outputs the same way. Do tokens get mixed when the heads are split?")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_gradients_match_nn_multihead_attention(impl):
     x = _randn(2, 5, 12, seed=68).requires_grad_()
     m, params, out = _run_mhsa(impl, x, 12, 3, True, torch.ones(5, 5).tril().bool(), seed=69)
@@ -669,7 +666,7 @@ def test_mhsa_gradients_match_nn_multihead_attention(impl):
     expect_close(m.out_proj.weight.grad, ref.out_proj.weight.grad, what="gradient of out_proj.weight", **CLOSE)
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.cuda
 def test_mhsa_on_cuda_matches_cpu(impl):
     x = _randn(2, 5, 12, seed=71)
@@ -681,8 +678,7 @@ def test_mhsa_on_cuda_matches_cpu(impl):
     expect_close(got.cpu(), out.float(), what="output on CUDA vs CPU", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# TransformerBlock
+# ---------------------------------------------------------------- TransformerBlock
 
 
 def _fill_block(b, d_model: int, d_ff: int, seed: int) -> nn.TransformerEncoderLayer:
@@ -764,7 +760,7 @@ def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3,
                  f"mask={None if mask is None else tuple(mask.shape)}", **CLOSE, hint=hint)
 
 
-@block
+@TransformerBlock
 def test_block_has_the_named_submodules(impl):
     b = impl.TransformerBlock(12, 3, 20)
     expect(isinstance(b, nn.Module), f"TransformerBlock should be an nn.Module, got {type(b).__name__}")
@@ -787,7 +783,7 @@ def test_block_has_the_named_submodules(impl):
            f"got {ff!r}", "the feed-forward widens to d_ff, applies GELU, and comes back to d_model")
 
 
-@block
+@TransformerBlock
 def test_block_output_shape_and_dtype(impl):
     b = impl.TransformerBlock(12, 3, 20)
     out = b(torch.randn(2, 5, 12))
@@ -796,22 +792,22 @@ def test_block_output_shape_and_dtype(impl):
     expect_dtype(out, torch.float32, "output for float32 input")
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer(impl):
     _check_block_against_torch(impl)
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer_with_a_causal_mask(impl):
     _check_block_against_torch(impl, torch.ones(5, 5).tril().bool())
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer_with_a_per_head_mask(impl):
     _check_block_against_torch(impl, _random_mask(2, 3, 5, 5, seed=82, p=0.5))
 
 
-@block
+@TransformerBlock
 def test_block_is_causal_with_a_causal_mask(impl):
     b = impl.TransformerBlock(12, 3, 20)
     _fill_block(b, 12, 20, seed=83)
@@ -826,7 +822,7 @@ def test_block_is_causal_with_a_causal_mask(impl):
                                           "and is causal_mask True on and below the diagonal?")
 
 
-@block
+@TransformerBlock
 def test_block_is_permutation_equivariant_without_positions(impl):
     b = impl.TransformerBlock(12, 3, 20)
     _fill_block(b, 12, 20, seed=86)
@@ -837,7 +833,7 @@ def test_block_is_permutation_equivariant_without_positions(impl):
                       "nothing in the block may depend on token positions")
 
 
-@block
+@TransformerBlock
 def test_block_dropout_is_off_in_eval_and_on_in_train(impl):
     b = impl.TransformerBlock(12, 3, 20, dropout=0.5)
     params = _fill_block(b, 12, 20, seed=88)
@@ -852,7 +848,7 @@ def test_block_dropout_is_off_in_eval_and_on_in_train(impl):
            "apply dropout to each branch before the residual add: x + dropout(attn(norm1(x)))")
 
 
-@block
+@TransformerBlock
 def test_block_dropout_acts_on_each_branch_output(impl):
     p = 0.5
     b = impl.TransformerBlock(12, 3, 20, dropout=p)
@@ -881,7 +877,7 @@ def test_block_dropout_acts_on_each_branch_output(impl):
     )
 
 
-@block
+@TransformerBlock
 def test_block_gradients_match_transformer_encoder_layer(impl):
     b = impl.TransformerBlock(12, 3, 20)
     params = _fill_block(b, 12, 20, seed=90)
@@ -896,7 +892,7 @@ def test_block_gradients_match_transformer_encoder_layer(impl):
     expect_close(b.ff[0].weight.grad, ref.linear1.weight.grad, what="gradient of ff[0].weight", **CLOSE)
 
 
-@block
+@TransformerBlock
 @pytest.mark.cuda
 def test_block_on_cuda_with_a_causal_mask(impl):
     b = impl.TransformerBlock(12, 3, 20)
@@ -909,8 +905,7 @@ def test_block_on_cuda_with_a_causal_mask(impl):
     expect_close(got.cpu(), expected.float(), what="block output on CUDA vs CPU", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# the demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

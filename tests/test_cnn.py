@@ -1,4 +1,4 @@
-"""Topic 4 - cnn: conv output sizes against nn.Conv2d, im2col convolution against F.conv2d, a small CNN.
+"""cnn: conv output sizes against nn.Conv2d, im2col convolution against F.conv2d, a small CNN.
 
 conv2d_unfold runs with every convolution switched off (F.conv2d, torch.conv2d, nn.Conv2d, and through a
 TorchFunctionMode every torch function whose name says conv, torch.ops.aten.convolution included), so only
@@ -21,13 +21,11 @@ from kata.data import digits
 
 conv2d_output_size = pytest.mark.exercise("conv2d_output_size")
 conv2d_unfold = pytest.mark.exercise("conv2d_unfold")
-small_cnn = pytest.mark.exercise("SmallCNN")
+SmallCNN = pytest.mark.exercise("SmallCNN")
 demo = pytest.mark.exercise("demo")
 
 
-# ----------------------------------------------------------------------------------------------
-# conv2d_output_size
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- conv2d_output_size
 
 
 def _as_pair(v):
@@ -184,9 +182,7 @@ def test_conv2d_output_size_agrees_with_nn_conv2d_on_random_configs(impl):
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# conv2d_unfold
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- conv2d_unfold
 
 OFF_LIMITS = "conv2d is off limits in conv2d_unfold: build it from F.unfold and a matrix product"
 
@@ -403,9 +399,7 @@ def test_conv2d_unfold_computes_on_the_input_device(impl, device):
                  hint="build everything from x and weight (F.unfold, reshape, @): no tensor created on the CPU")
 
 
-# ----------------------------------------------------------------------------------------------
-# SmallCNN
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- SmallCNN
 
 ADAPTIVE_HINT = (
     "size the classifier for a fixed grid: nn.AdaptiveAvgPool2d (or AdaptiveMaxPool2d) brings any H, W to it, "
@@ -424,7 +418,7 @@ def _forward(model, x, what: str):
     fail(f"{what}: the forward pass raised {error}", ADAPTIVE_HINT)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_maps_8x8_digits_to_logits(impl):
     model = impl.SmallCNN()
     expect(isinstance(model, nn.Module), f"SmallCNN() should be an nn.Module, got {type(model).__name__}")
@@ -434,14 +428,14 @@ def test_smallcnn_maps_8x8_digits_to_logits(impl):
     expect_dtype(logits, torch.float32, "SmallCNN logits")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_accepts_28x28_inputs(impl):
     model = impl.SmallCNN()
     logits = _forward(model, torch.rand(4, 1, 28, 28), "SmallCNN() on a (4, 1, 28, 28) batch")
     expect_shape(logits, (4, 10), "SmallCNN()(x (4, 1, 28, 28))", ADAPTIVE_HINT)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_same_model_takes_both_input_sizes(impl):
     model = impl.SmallCNN()
     small = _forward(model, torch.rand(3, 1, 8, 8), "SmallCNN() on 8x8")
@@ -450,7 +444,7 @@ def test_smallcnn_same_model_takes_both_input_sizes(impl):
     expect_shape(large, (3, 10), "logits for 28x28", ADAPTIVE_HINT)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_follows_in_channels_and_num_classes(impl):
     model = impl.SmallCNN(in_channels=3, num_classes=5)
     for hw in ((8, 8), (28, 28)):
@@ -460,7 +454,7 @@ def test_smallcnn_follows_in_channels_and_num_classes(impl):
                      "the first conv takes in_channels channels and the classifier gives num_classes logits")
 
 
-@small_cnn
+@SmallCNN
 @pytest.mark.parametrize("device", devices())
 def test_smallcnn_runs_on_the_models_device(impl, device):
     model = impl.SmallCNN().to(device)
@@ -469,7 +463,7 @@ def test_smallcnn_runs_on_the_models_device(impl, device):
     expect_device(logits, device, "SmallCNN logits", "keep every layer a registered submodule so .to() moves it")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_has_at_most_100k_parameters(impl):
     model = impl.SmallCNN()
     _forward(model, torch.rand(2, 1, 8, 8), "SmallCNN() on 8x8")  # materialises any lazy layer
@@ -480,7 +474,7 @@ def test_smallcnn_has_at_most_100k_parameters(impl):
            "is plenty for 8x8 digits")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_is_built_from_conv_batchnorm_blocks(impl):
     model = impl.SmallCNN(num_classes=7)
     kinds = [type(m) for m in model.modules()]
@@ -495,7 +489,7 @@ def test_smallcnn_is_built_from_conv_batchnorm_blocks(impl):
                   f"{sorted({k.__name__ for k in kinds})}")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_train_and_eval_modes_differ(impl):
     model = impl.SmallCNN()
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2.0 + 0.5
@@ -515,7 +509,7 @@ def test_smallcnn_train_and_eval_modes_differ(impl):
            "train() and eval() gave the same logits: BatchNorm should behave differently in the two modes")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_is_not_a_linear_map(impl):
     model = impl.SmallCNN().eval()
     g = torch.Generator().manual_seed(5)
@@ -557,7 +551,7 @@ def _train_until(model, *, target: float, max_epochs: int, lr: float, seed: int 
     return accs
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_learns_digits_to_95_percent(impl):
     torch.manual_seed(0)
     model = impl.SmallCNN()
@@ -570,9 +564,7 @@ def test_smallcnn_learns_digits_to_95_percent(impl):
            "adaptive pooling to a small grid and nn.Linear: check the ReLUs are there and nothing is frozen")
 
 
-# ----------------------------------------------------------------------------------------------
-# demo
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- demo
 
 
 @demo

@@ -1,8 +1,10 @@
-"""Topic 1 - tensors: devices, moving nested containers, NumPy, bytes.
+"""tensors: devices, moving nested containers, NumPy, bytes.
 
 CPU-only machines check device moves on the "meta" device (shapes and dtypes, no data) and with
 dtype casts; the CUDA-marked tests check real host<->GPU copies where a GPU exists.
 """
+
+from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
 
