@@ -200,7 +200,7 @@ class _RefuseByName(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = getattr(func, "__name__", "") or str(func)
         if any(word in name for word in self.words):
-            self.refuse(name)
+            self.refuse(f"torch function {name}")
         return func(*args, **(kwargs or {}))
 
 

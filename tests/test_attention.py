@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kata.checks import (
+    call_refusing,
     devices,
     expect,
     expect_close,
@@ -107,8 +108,27 @@ def _diagnose(got, expected: torch.Tensor, variants, default: str) -> str:
     return default
 
 
+SDPA_RULE = ("scaled_dot_product_attention is the exercise: it is written by hand, without "
+             "F.scaled_dot_product_attention or any other attention function of torch")
+SDPA_BY_HAND = ("a few tensor operations: scores = q @ k.transpose(-2, -1) / sqrt(d), masked before a softmax over "
+                "the keys (the last axis), then weights @ v")
+SDPA_SHORTCUTS = [
+    (F, "scaled_dot_product_attention", "F.scaled_dot_product_attention"),
+    (F, "multi_head_attention_forward", "F.multi_head_attention_forward"),
+    (nn.MultiheadAttention, "forward", "nn.MultiheadAttention"),
+]
+
+
+def _sdpa_by_hand(impl, *args, **kwargs):
+    """impl.scaled_dot_product_attention(*args, **kwargs) with torch's own attention refused, by any name."""
+    __tracebackhide__ = True
+    return call_refusing(impl.scaled_dot_product_attention, *args, rule=SDPA_RULE, hint=SDPA_BY_HAND,
+                         attributes=SDPA_SHORTCUTS, names=("attention",), **kwargs)
+
+
 def _call_sdpa(impl, q, k, v, mask=None):
-    got = impl.scaled_dot_product_attention(q, k, v, mask=mask)
+    __tracebackhide__ = True
+    got = _sdpa_by_hand(impl, q, k, v, mask=mask)
     expect(
         isinstance(got, tuple) and len(got) == 2,
         f"expected a tuple (output, weights), got {type(got).__name__}",
@@ -121,9 +141,13 @@ def _call_sdpa(impl, q, k, v, mask=None):
 
 
 def _check_sdpa_against_torch(impl, q, k, v, mask=None):
+    full = mask  # F.scaled_dot_product_attention wants a mask of at least two dimensions
+    if mask is not None:
+        full = mask.expand(torch.broadcast_shapes(mask.shape, (*q.shape[:-1], k.shape[-2])))
+    ref_out = F.scaled_dot_product_attention(q, k, v, attn_mask=full)
+    ref_weights = _attend(q, k, v, full)[1]
     out, weights = _call_sdpa(impl, q, k, v, mask)
-    ref_out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    ref_weights = _attend(q, k, v, mask)[1]
+    mask = full
 
     def mistakes(i):
         return lambda: {h: pair[i] for h, pair in _sdpa_mistakes(q, k, v, mask).items()}
@@ -153,6 +177,18 @@ def test_sdpa_returns_output_and_weights_with_their_shapes(impl):
 
 
 @scaled_dot_product_attention
+def test_sdpa_leaves_its_inputs_unchanged(impl):
+    q, k, v = _randn(2, 4, 3, seed=69), _randn(2, 5, 3, seed=70), _randn(2, 5, 2, seed=71)
+    mask = _random_mask(4, 5, seed=72)
+    before = [t.clone() for t in (q, k, v, mask)]
+    _call_sdpa(impl, q, k, v, mask)
+    for name, t, b in zip(("q", "k", "v", "mask"), (q, k, v, mask), before):
+        expect_equal(t, b, what=f"{name} after scaled_dot_product_attention",
+                     hint="scale the scores or a new q (q / sqrt(d)), never the caller's q in place (q /= ..., "
+                          "div_); build the inverted mask with ~mask, not mask.logical_not_()")
+
+
+@scaled_dot_product_attention
 def test_sdpa_matches_torch_without_mask(impl):
     q, k, v = _randn(2, 3, 5, 8, seed=1), _randn(2, 3, 7, 8, seed=2), _randn(2, 3, 7, 6, seed=3)
     _check_sdpa_against_torch(impl, q, k, v)
@@ -161,7 +197,7 @@ def test_sdpa_matches_torch_without_mask(impl):
 @scaled_dot_product_attention
 def test_sdpa_mask_defaults_to_none(impl):
     q, k, v = _randn(4, 3, seed=1), _randn(6, 3, seed=2), _randn(6, 2, seed=3)
-    got = impl.scaled_dot_product_attention(q, k, v)
+    got = _sdpa_by_hand(impl, q, k, v)
     expect(isinstance(got, tuple) and len(got) == 2, f"expected (output, weights), got {type(got).__name__}")
     expect_close(got[0], F.scaled_dot_product_attention(q, k, v), what="output without a mask argument", **CLOSE,
                  hint="mask=None means every query may attend to every key")
@@ -302,6 +338,100 @@ def test_sdpa_masked_key_stays_hidden_however_large_its_score(impl):
     ref_out, ref_weights = _attend(q, k, v, mask)
     expect_close(weights, ref_weights, what="weights with one masked high-score key", **CLOSE, hint=hint)
     expect_close(out, ref_out, what="output with one masked high-score key", **CLOSE, hint=hint)
+
+
+@scaled_dot_product_attention
+def test_sdpa_takes_masks_of_every_broadcastable_shape_and_layout(impl):
+    q, k, v = _randn(2, 3, 5, 4, seed=52), _randn(2, 3, 7, 4, seed=53), _randn(2, 3, 7, 6, seed=54)
+    masks = {
+        "(Tk,), one flag per key": _random_mask(7, seed=55),
+        "(1, 1, Tk)": _random_mask(1, 1, 7, seed=56),
+        "0-dim True (everything allowed)": torch.tensor(True),
+        "(B, H, Tq, Tk) expanded from (Tq, Tk) (stride 0)": _random_mask(5, 7, seed=57).expand(2, 3, 5, 7),
+        "(Tq, Tk) as a transposed view (non-contiguous)": _random_mask(7, 5, seed=58).T,
+    }
+    for case, mask in masks.items():
+        try:
+            _check_sdpa_against_torch(impl, q, k, v, mask)
+        except AssertionError as err:
+            fail(f"with a mask of shape {case}: {str(err).split('] ', 1)[-1]}",
+                 "the mask only has to broadcast to (..., Tq, Tk): pass it to masked_fill / torch.where as it is, "
+                 "without reshaping, viewing or indexing it by position")
+
+
+@scaled_dot_product_attention
+def test_sdpa_per_query_mask_of_shape_tq_by_1(impl):
+    q, k, v = _randn(2, 5, 4, seed=59), _randn(2, 6, 4, seed=60), _randn(2, 6, 3, seed=61)
+    mask = torch.tensor([True, True, False, True, False]).unsqueeze(-1)  # (Tq, 1): queries 2 and 4 see nothing
+    out, weights = _call_sdpa(impl, q, k, v, mask)
+    ref_out, ref_weights = _attend(q, k, v, mask)
+    hint = ("a (Tq, 1) mask broadcasts along the keys: a False row hides every key from that query, which then "
+            "gets zero weights and a zero output")
+    expect_close(weights, ref_weights, what="weights with a (Tq, 1) mask", **CLOSE, hint=hint)
+    expect_close(out, ref_out, what="output with a (Tq, 1) mask", **CLOSE, hint=hint)
+
+
+@scaled_dot_product_attention
+@pytest.mark.parametrize(
+    "shapes",
+    [((1, 4, 3), (1, 6, 3), (1, 6, 2)), ((2, 1, 3), (2, 6, 3), (2, 6, 2)), ((2, 4, 3), (2, 1, 3), (2, 1, 2)),
+     ((1, 1, 1, 3), (1, 1, 1, 3), (1, 1, 1, 1))],
+    ids=["batch-of-one", "one-query", "one-key", "all-ones"],
+)
+def test_sdpa_keeps_dimensions_of_size_one(impl, shapes):
+    (q_shape, k_shape, v_shape) = shapes
+    q, k, v = _randn(*q_shape, seed=62), _randn(*k_shape, seed=63), _randn(*v_shape, seed=64)
+    out, weights = _call_sdpa(impl, q, k, v)
+    hint = ("a dimension of size 1 (one query while decoding, one key, a batch of one) is still a dimension: "
+            "never squeeze() the scores or the output")
+    expect_shape(out, (*q_shape[:-1], v_shape[-1]), "output", hint)
+    expect_shape(weights, (*q_shape[:-1], k_shape[-2]), "weights", hint)
+    _check_sdpa_against_torch(impl, q, k, v)
+
+
+@scaled_dot_product_attention
+def test_sdpa_takes_non_contiguous_queries_keys_and_values(impl):
+    # the layout multi-head attention hands over: (B, T, H, d) transposed to (B, H, T, d), not contiguous
+    q = _randn(2, 5, 3, 4, seed=65).transpose(1, 2)
+    k = _randn(2, 7, 3, 4, seed=66).transpose(1, 2)
+    v = _randn(2, 3, 6, 7, seed=67).transpose(-2, -1)  # (B, H, Tk=7, dv=6) from a (B, H, dv, Tk) tensor
+    mask = _random_mask(5, 7, seed=68)
+    expect(not q.is_contiguous() and not v.is_contiguous(), "test bug: q and v should be non-contiguous")
+    try:
+        _check_sdpa_against_torch(impl, q, k, v, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for transposed (non-contiguous) q, k, v: {err}",
+             "q, k, v may be non-contiguous views (multi-head attention makes them with transpose(1, 2)): use "
+             "matmul / transpose(-2, -1) / reshape, not view(), to combine them")
+
+
+@scaled_dot_product_attention
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_sdpa_half_precision_with_a_fully_masked_row(impl, dtype):
+    q, k, v = (_randn(2, 4, 3, seed=73), _randn(2, 5, 3, seed=74), _randn(2, 5, 2, seed=75))
+    mask = _random_mask(4, 5, seed=76)
+    mask[1] = False
+    leaves = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+    hint = ("in float16 the most negative number is -65504: -1e9 or float32's minimum do not fit (masked_fill "
+            "raises, a cast gives -inf). Fill with torch.finfo(scores.dtype).min, and zero the masked weights")
+    try:
+        out, weights = _call_sdpa(impl, *leaves, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for {dtype} inputs: {err}", hint)
+    ref_out, ref_weights = _attend(*(t.detach().double() for t in leaves), mask)
+    tol = {"rtol": 2e-2, "atol": 2e-2}
+    expect_close(weights, ref_weights.to(dtype), what=f"weights in {dtype}", **tol, hint=hint)
+    expect_close(out, ref_out.to(dtype), what=f"output in {dtype}", **tol, hint=hint)
+    expect_equal(out[:, 1], torch.zeros(2, 2, dtype=dtype), what=f"output of the fully masked query in {dtype}",
+                 hint=hint)
+    (out.float().sum() + (weights.float() * _randn(2, 4, 5, seed=77)).sum()).backward()
+    for name, t in zip("qkv", leaves):
+        expect(t.grad is not None and bool(torch.isfinite(t.grad).all()),
+               f"the gradient of {name} is missing or has NaN/inf for {dtype} inputs with a fully masked query", hint)
 
 
 @scaled_dot_product_attention
@@ -497,7 +627,7 @@ def _torch_mha(params, d_model: int, n_heads: int, bias: bool) -> nn.MultiheadAt
 
 def _torch_mha_mask(mask, batch: int, n_heads: int, seq_len: int):
     """Ours (True = may attend, broadcastable) -> nn.MultiheadAttention's (True = NOT allowed)."""
-    if mask is None or mask.dim() == 2:
+    if mask is None or mask.shape == (seq_len, seq_len):
         return None if mask is None else ~mask
     return ~mask.expand(batch, n_heads, seq_len, seq_len).reshape(batch * n_heads, seq_len, seq_len)
 
@@ -542,10 +672,28 @@ def _mhsa_mistakes(x, params, n_heads, mask) -> dict[str, torch.Tensor]:
     return mistakes
 
 
+MHSA_RULE = ("MultiHeadSelfAttention is written from its parts, not by wrapping nn.MultiheadAttention (nor "
+             "F.multi_head_attention_forward)")
+MHSA_BY_HAND = ("q_proj, k_proj, v_proj, split into heads (B, n_heads, T, d_head), attend (your "
+                "scaled_dot_product_attention, or F.scaled_dot_product_attention), merge the heads back, out_proj")
+MHSA_SHORTCUTS = [
+    (nn.MultiheadAttention, "forward", "nn.MultiheadAttention"),
+    (F, "multi_head_attention_forward", "F.multi_head_attention_forward"),
+]
+
+
+def _mhsa_forward(m, x, mask=None):
+    """m(x) or m(x, mask=mask), with nn.MultiheadAttention refused, by any name."""
+    __tracebackhide__ = True
+    kwargs = {} if mask is None else {"mask": mask}
+    return call_refusing(m, x, rule=MHSA_RULE, hint=MHSA_BY_HAND, attributes=MHSA_SHORTCUTS,
+                         names=("multi_head_attention",), **kwargs)
+
+
 def _run_mhsa(impl, x, d_model, n_heads, bias, mask=None, seed=0):
     m = impl.MultiHeadSelfAttention(d_model, n_heads, bias=bias)
     params = _fill_mhsa(m, d_model, bias, seed)
-    out = m(x) if mask is None else m(x, mask=mask)
+    out = _mhsa_forward(m, x, mask)
     return m, params, out
 
 
@@ -596,7 +744,7 @@ def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
 @MultiHeadSelfAttention
 def test_mhsa_output_shape_and_dtype(impl):
     m = impl.MultiHeadSelfAttention(12, 3)
-    out = m(torch.randn(2, 5, 12))
+    out = _mhsa_forward(m, torch.randn(2, 5, 12))
     expect_shape(out, (2, 5, 12), "MultiHeadSelfAttention(12, 3)(x of shape (2, 5, 12))",
                  "merge the heads back to (B, T, d_model) and apply out_proj")
     expect_dtype(out, torch.float32, "output for float32 input")
@@ -634,7 +782,7 @@ def test_mhsa_is_causal_with_a_causal_mask(impl):
     m, _, out = _run_mhsa(impl, x, 12, 3, True, torch.ones(6, 6).tril().bool(), seed=64)
     x2 = x.clone()
     x2[:, 4:] = _randn(2, 2, 12, seed=65)
-    out2 = m(x2, mask=torch.ones(6, 6).tril().bool())
+    out2 = _mhsa_forward(m, x2, torch.ones(6, 6).tril().bool())
     expect_close(out2[:, :4], out[:, :4], what="outputs of positions 0..3 after changing tokens 4 and 5",
                  rtol=0, atol=1e-12,
                  hint="a later token changed an earlier output: is the mask passed to every head, True = may attend?")
@@ -645,7 +793,8 @@ def test_mhsa_is_permutation_equivariant_without_positions(impl):
     x = _randn(2, 6, 12, seed=66)
     m, _, out = _run_mhsa(impl, x, 12, 3, True, seed=67)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
-    expect_close(m(x[:, perm]), out[:, perm], what="output for shuffled tokens vs shuffled output", **CLOSE,
+    expect_close(_mhsa_forward(m, x[:, perm]), out[:, perm], what="output for shuffled tokens vs shuffled output",
+                 **CLOSE,
                  hint="without positional encoding or a mask, attention treats the tokens as a set: shuffling "
                       "them must shuffle the outputs the same way. Do tokens get mixed when the heads are split?")
 
@@ -667,13 +816,60 @@ def test_mhsa_gradients_match_nn_multihead_attention(impl):
 
 
 @MultiHeadSelfAttention
+@pytest.mark.parametrize("mask_shape", [(5,), (1, 5), (3, 5, 5), (2, 1, 5, 5)],
+                         ids=["(T,)", "(1,T)", "(H,T,T)", "(B,1,T,T)"])
+def test_mhsa_matches_torch_with_any_broadcastable_mask(impl, mask_shape):
+    mask = _random_mask(*mask_shape, seed=73, p=0.5)
+    try:
+        _check_mhsa_against_torch(impl, 12, 3, True, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for a mask of shape {mask_shape} (B=2, n_heads=3, T=5): {err}",
+             "the mask broadcasts to (B, n_heads, T, T) from the right: a 3-D mask is (n_heads, T, T), not "
+             "(B, T, T). Hand it to the attention as it is; it lines up with the (B, n_heads, T, T) scores")
+
+
+@MultiHeadSelfAttention
+@pytest.mark.parametrize("B,T", [(1, 5), (2, 1), (1, 1)], ids=["batch-of-one", "one-token", "one-of-each"])
+def test_mhsa_keeps_dimensions_of_size_one(impl, B, T):
+    _check_mhsa_against_torch(impl, 12, 3, True, torch.ones(T, T).tril().bool(), B=B, T=T)
+
+
+@MultiHeadSelfAttention
+def test_mhsa_takes_a_non_contiguous_input(impl):
+    x = _randn(5, 2, 12, seed=74).transpose(0, 1)  # (B, T, d_model) seen through a (T, B, d_model) tensor
+    mask = torch.ones(5, 5).tril().bool()
+    hint = ("x may be a non-contiguous view (a transposed (T, B, d_model) batch): let the projections read it "
+            "as it is, or use reshape(), never view(), on x itself")
+    try:
+        _, params, out = _run_mhsa(impl, x, 12, 3, True, mask, seed=75)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for a transposed (non-contiguous) x: {err}", hint)
+    ref_out, _ = _torch_mha(params, 12, 3, True)(x, x, x, attn_mask=~mask, need_weights=False)
+    expect_close(out, ref_out, what="output for a non-contiguous x", **CLOSE, hint=hint)
+
+
+@MultiHeadSelfAttention
+def test_mhsa_leaves_its_input_unchanged(impl):
+    x, mask = _randn(2, 5, 12, seed=76), _random_mask(2, 1, 5, 5, seed=77)
+    before_x, before_mask = x.clone(), mask.clone()
+    _run_mhsa(impl, x, 12, 3, True, mask, seed=78)
+    expect_equal(x, before_x, what="x after MultiHeadSelfAttention", hint="build new tensors; never write into x")
+    expect_equal(mask, before_mask, what="mask after MultiHeadSelfAttention",
+                 hint="build the inverted or expanded mask as a new tensor, not in place")
+
+
+@MultiHeadSelfAttention
 @pytest.mark.cuda
 def test_mhsa_on_cuda_matches_cpu(impl):
     x = _randn(2, 5, 12, seed=71)
     mask = torch.ones(5, 5).tril().bool()
     m, _, out = _run_mhsa(impl, x, 12, 3, True, mask, seed=72)
     m.float().cuda()
-    got = m(x.float().cuda(), mask=mask.cuda())
+    got = _mhsa_forward(m, x.float().cuda(), mask.cuda())
     expect_device(got, "cuda", "output", "compute where the module and the input live")
     expect_close(got.cpu(), out.float(), what="output on CUDA vs CPU", rtol=1e-4, atol=1e-5)
 
@@ -733,10 +929,10 @@ def _residual_from_normed(ref: nn.TransformerEncoderLayer, x, src_mask):
     return h + ref.linear2(F.gelu(ref.linear1(h)))
 
 
-def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3, d_ff=20):
+def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3, d_ff=20, transposed=False):
     b = impl.TransformerBlock(d_model, n_heads, d_ff)
     params = _fill_block(b, d_model, d_ff, seed=80)
-    x = _randn(B, T, d_model, seed=81)
+    x = _randn(T, B, d_model, seed=81).transpose(0, 1) if transposed else _randn(B, T, d_model, seed=81)
     out = b(x) if mask is None else b(x, mask=mask)
     src_mask = _torch_mha_mask(mask, B, n_heads, T)
     ref = _torch_layer(b, params, d_model, n_heads, d_ff)
@@ -784,6 +980,17 @@ def test_block_has_the_named_submodules(impl):
 
 
 @TransformerBlock
+def test_block_leaves_its_input_unchanged(impl):
+    b = impl.TransformerBlock(12, 3, 20)
+    _fill_block(b, 12, 20, seed=97)
+    x, mask = _randn(2, 5, 12, seed=98), torch.ones(5, 5).tril().bool()
+    before = x.clone()
+    b(x, mask=mask)
+    expect_equal(x, before, what="x after TransformerBlock",
+                 hint="x = x + branch(...) builds a new tensor; x += branch(...) writes into the caller's x")
+
+
+@TransformerBlock
 def test_block_output_shape_and_dtype(impl):
     b = impl.TransformerBlock(12, 3, 20)
     out = b(torch.randn(2, 5, 12))
@@ -805,6 +1012,19 @@ def test_block_matches_transformer_encoder_layer_with_a_causal_mask(impl):
 @TransformerBlock
 def test_block_matches_transformer_encoder_layer_with_a_per_head_mask(impl):
     _check_block_against_torch(impl, _random_mask(2, 3, 5, 5, seed=82, p=0.5))
+
+
+@TransformerBlock
+def test_block_matches_transformer_encoder_layer_with_a_padding_mask(impl):
+    keys = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
+    _check_block_against_torch(impl, keys[:, None, None, :])  # (B, 1, 1, T)
+
+
+@TransformerBlock
+@pytest.mark.parametrize("B,T,transposed", [(1, 1, False), (2, 1, False), (2, 5, True)],
+                         ids=["one-of-each", "one-token", "non-contiguous"])
+def test_block_takes_any_batch_and_layout(impl, B, T, transposed):
+    _check_block_against_torch(impl, torch.ones(T, T).tril().bool(), B=B, T=T, transposed=transposed)
 
 
 @TransformerBlock
