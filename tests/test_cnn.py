@@ -16,7 +16,17 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata.checks import devices, expect, expect_close, expect_device, expect_dtype, expect_shape, expect_tensor, fail
+from kata.checks import (
+    devices,
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_shape,
+    expect_tensor,
+    fail,
+)
 from kata.data import digits
 
 conv2d_output_size = pytest.mark.exercise("conv2d_output_size")
@@ -227,7 +237,7 @@ def _no_convolution(calls: list[str]):
             yield
 
 
-def _unfold_conv(impl, *args, **kwargs):
+def _unfold_conv(impl, *args, hint=None, **kwargs):
     """Call impl.conv2d_unfold with every convolution off limits; teach if it tried one anyway."""
     __tracebackhide__ = True
     calls: list[str] = []
@@ -245,8 +255,8 @@ def _unfold_conv(impl, *args, **kwargs):
              "dot product at once")
     if error:
         fail(f"conv2d_unfold raised {error}",
-             "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the flattened "
-             "filters are weight.reshape(C_out, -1)")
+             hint or "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the "
+             "flattened filters are weight.reshape(C_out, -1)")
     return out
 
 
@@ -390,6 +400,29 @@ def test_conv2d_unfold_gradients_match_conv2d(impl):
 
 
 @conv2d_unfold
+def test_conv2d_unfold_takes_non_contiguous_inputs_and_leaves_them_unchanged(impl):
+    x, weight, bias = _conv_inputs(2, 3, 4, (7, 6), (3, 2), bias=True, seed=13)
+    expected = F.conv2d(x, weight, bias, stride=(2, 1), padding=1)
+    every_other = torch.stack([bias, torch.zeros_like(bias)], dim=-1)[:, 0]  # bias's values, stride 2
+    cases = {
+        "channels_last x and weight (the layout of a model moved to memory_format=torch.channels_last)": (
+            x.to(memory_format=torch.channels_last), weight.to(memory_format=torch.channels_last), bias),
+        "x and weight as transposed views (their last two axes swapped in memory), a strided bias": (
+            x.transpose(-1, -2).contiguous().transpose(-1, -2), weight.transpose(-1, -2).contiguous().transpose(-1, -2),
+            every_other),
+    }
+    hint = ("inputs may be non-contiguous: weight.reshape(C_out, -1) copies when it must, weight.view(C_out, -1) "
+            "fails on a channels_last or transposed weight")
+    for case, (xc, wc, bc) in cases.items():
+        before = [t.clone() for t in (xc, wc, bc)]
+        out = _unfold_conv(impl, xc, wc, bc, stride=(2, 1), padding=1, hint=hint)
+        expect_close(out, expected, what=f"conv2d_unfold with {case}", rtol=1e-10, atol=1e-10, hint=hint)
+        for name, t, b in zip(("x", "weight", "bias"), (xc, wc, bc), before):
+            expect_equal(t, b, what=f"{name} after conv2d_unfold ({case})",
+                         hint="a convolution reads its inputs: pad, unfold and reshape into new tensors")
+
+
+@conv2d_unfold
 @pytest.mark.parametrize("device", devices())
 def test_conv2d_unfold_computes_on_the_input_device(impl, device):
     x, weight, bias = (t.to(device) for t in _conv_inputs(2, 3, 4, (7, 6), (3, 3), bias=True, seed=12))
@@ -407,7 +440,7 @@ ADAPTIVE_HINT = (
 )
 
 
-def _forward(model, x, what: str):
+def _forward(model, x, what: str, hint: str = ADAPTIVE_HINT):
     __tracebackhide__ = True
     try:
         return model(x)
@@ -415,7 +448,7 @@ def _forward(model, x, what: str):
         raise
     except Exception as err:  # reported below, outside the handler, so the message stands alone
         error = f"{type(err).__name__}: {err}"
-    fail(f"{what}: the forward pass raised {error}", ADAPTIVE_HINT)
+    fail(f"{what}: the forward pass raised {error}", hint)
 
 
 @SmallCNN
@@ -461,6 +494,32 @@ def test_smallcnn_runs_on_the_models_device(impl, device):
     logits = _forward(model, torch.rand(4, 1, 28, 28, device=device), f"SmallCNN().to({device!r}) on 28x28")
     expect_shape(logits, (4, 10), f"SmallCNN logits on {device}")
     expect_device(logits, device, "SmallCNN logits", "keep every layer a registered submodule so .to() moves it")
+
+
+@SmallCNN
+def test_smallcnn_takes_a_batch_of_one(impl):
+    model = impl.SmallCNN().eval()
+    hint = ("a batch of one is still a batch: flatten(1) (or reshape(N, -1)) keeps the batch dimension, squeeze() "
+            "drops it")
+    for hw in ((8, 8), (28, 28)):
+        with torch.no_grad():
+            logits = _forward(model, torch.rand(1, 1, *hw), f"SmallCNN().eval() on a (1, 1, {hw[0]}, {hw[1]}) batch",
+                              hint)
+        expect_shape(logits, (1, 10), f"SmallCNN().eval()(x (1, 1, {hw[0]}, {hw[1]}))", hint)
+
+
+@SmallCNN
+def test_smallcnn_takes_channels_last_images(impl):
+    model = impl.SmallCNN(in_channels=3, num_classes=5).eval()
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    hint = ("after a convolution on a channels_last input the feature maps are channels_last too, and view() cannot "
+            "flatten them: use flatten(1) or reshape(N, -1)")
+    with torch.no_grad():
+        expected = _forward(model, x, "SmallCNN(in_channels=3, num_classes=5).eval() on (4, 3, 8, 8)")
+        got = _forward(model, x.to(memory_format=torch.channels_last),
+                       "SmallCNN(in_channels=3).eval() on a channels_last (4, 3, 8, 8) batch", hint)
+    expect_close(got, expected, what="logits for a channels_last batch vs the same batch contiguous", rtol=1e-4,
+                 atol=1e-5, hint=hint)
 
 
 @SmallCNN
