@@ -18,12 +18,19 @@ def scaled_dot_product_attention(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention of every query over every key: ``softmax(q k^T / sqrt(d)) v``.
 
+    Written by hand, without ``F.scaled_dot_product_attention`` (or any other attention function of
+    torch): the tests refuse them while this runs.
+
     Args:
         q: queries ``(..., Tq, d)``.
         k: keys ``(..., Tk, d)`` (same ``d`` as the queries).
         v: values ``(..., Tk, dv)``.
-        mask: optional bool tensor broadcastable to ``(..., Tq, Tk)``; ``True`` = this query may
-            attend to this key, ``False`` = it may not.
+        mask: optional bool tensor broadcastable to ``(..., Tq, Tk)`` (``(Tk,)``, ``(Tq, 1)``,
+            ``(B, 1, 1, Tk)``, an expanded view...); ``True`` = this query may attend to this key,
+            ``False`` = it may not.
+
+    ``q``, ``k``, ``v`` and ``mask`` may be non-contiguous views (multi-head attention hands over
+    transposed ones) and are left unchanged; any floating dtype works, float16 included.
 
     Returns:
         ``(output, weights)``: ``output (..., Tq, dv)`` and ``weights (..., Tq, Tk)``, both in the
@@ -85,7 +92,12 @@ class MultiHeadSelfAttention(nn.Module):
     ``h*d_head:(h+1)*d_head`` of the projections (the ``nn.MultiheadAttention`` layout).
 
     ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` is bool (True = may
-    attend), ``(T, T)`` or broadcastable to ``(B, n_heads, T, T)``.
+    attend), ``(T, T)`` or broadcastable to ``(B, n_heads, T, T)`` (so a 3-D mask is
+    ``(n_heads, T, T)``). ``x`` may be a non-contiguous view; it is left unchanged.
+
+    Written from its parts: it does not wrap ``nn.MultiheadAttention`` (the tests refuse it while
+    this runs); the attention itself may be your ``scaled_dot_product_attention`` or
+    ``F.scaled_dot_product_attention``.
 
     Raises:
         ValueError: ``d_model`` is not divisible by ``n_heads`` (the message names both).
@@ -115,7 +127,8 @@ class TransformerBlock(nn.Module):
     batch_first=True, norm_first=True)`` computes with the same weights.
 
     ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` as for
-    ``MultiHeadSelfAttention`` (True = may attend; ``causal_mask(T)`` makes a decoder block).
+    ``MultiHeadSelfAttention`` (True = may attend; ``causal_mask(T)`` makes a decoder block). ``x``
+    may be a non-contiguous view and is left unchanged (the residual adds into a new tensor).
 
     Pitfall: post-LN (``x = norm1(x + attn(x))``, the original 2017 layout) is a different
     function; pre-LN normalises only the input of each branch and keeps the residual path clean.

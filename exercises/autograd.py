@@ -20,8 +20,12 @@ def linear_backward(
 ) -> tuple[Tensor, Tensor, Tensor | None]:
     """Gradients of ``y = x @ weight.T + bias`` with respect to ``x``, ``weight`` and ``bias``.
 
+    Computed by hand, without autograd: no ``.backward()``, ``torch.autograd.grad`` or
+    ``torch.func`` (the tests run it where autograd records nothing and refuse those calls).
+
     Args:
-        x: input, shape ``(*, in)`` (any number of leading batch dimensions).
+        x: input, shape ``(*, in)``: any number of leading batch dimensions, none at all too (a
+            single sample of shape ``(in,)``); any layout (a non-contiguous view, e.g. a transpose).
         weight: shape ``(out, in)``, the ``nn.Linear`` layout.
         bias: shape ``(out,)``, or None for a layer without bias.
         grad_out: dLoss/dy, shape ``(*, out)``.
@@ -30,7 +34,7 @@ def linear_backward(
         ``(grad_x, grad_weight, grad_bias)`` of shapes ``(*, in)``, ``(out, in)`` and ``(out,)``,
         in the dtype of the inputs; ``grad_bias`` is None when ``bias`` is None. The gradients of
         the parameters are summed over every leading batch dimension, because each sample's
-        contribution to the loss adds up.
+        contribution to the loss adds up. The inputs are left unchanged.
 
     Pitfalls: ``grad_weight`` must have the shape of ``weight``, ``(out, in)``, not its transpose;
     ``grad_bias`` is a sum over the batch, not a mean (any averaging already happened in the loss).
@@ -41,13 +45,15 @@ def linear_backward(
 def relu_backward(x: Tensor, grad_out: Tensor) -> Tensor:
     """Gradient of ``relu(x)`` with respect to ``x``: ``grad_out`` where ``x > 0``, else 0.
 
+    Computed by hand, without autograd (no ``.backward()``, ``torch.autograd.grad`` or ``torch.func``).
+
     Args:
         x: the input the ReLU saw, any shape.
         grad_out: dLoss/d relu(x), the same shape as ``x``.
 
     Returns:
         dLoss/dx, the same shape and dtype as ``grad_out``; 0 wherever ``x <= 0`` (at exactly 0 too,
-        as PyTorch does).
+        as PyTorch does). ``x`` and ``grad_out`` are left unchanged.
 
     Pitfall: the mask comes from the forward input ``x``, never from the sign of ``grad_out``.
     """
@@ -57,13 +63,15 @@ def relu_backward(x: Tensor, grad_out: Tensor) -> Tensor:
 def mse_loss_backward(pred: Tensor, target: Tensor) -> Tensor:
     """Gradient of the mean-reduced MSE ``mean((pred - target) ** 2)`` with respect to ``pred``.
 
+    Computed by hand, without autograd (no ``.backward()``, ``torch.autograd.grad`` or ``torch.func``).
+
     Args:
-        pred: predictions, any shape (e.g. ``(N,)`` or ``(N, D)``).
+        pred: predictions, any shape (e.g. ``(N,)``, ``(N, D)``, or a 0-dim scalar), any layout.
         target: the same shape as ``pred``.
 
     Returns:
         dLoss/dpred, the same shape and dtype as ``pred``. The mean runs over every element of
-        ``pred``, not only over the batch dimension.
+        ``pred``, not only over the batch dimension. ``pred`` and ``target`` are left unchanged.
 
     Pitfalls: the factor 2 from the square and the ``1/N`` from the mean are both part of the
     gradient; dropping either scales every update of a training loop by the same wrong factor.
@@ -74,9 +82,11 @@ def mse_loss_backward(pred: Tensor, target: Tensor) -> Tensor:
 def cross_entropy_backward(logits: Tensor, targets: Tensor) -> Tensor:
     """Gradient of the mean-reduced cross-entropy (``F.cross_entropy``) with respect to the logits.
 
+    Computed by hand, without autograd (no ``.backward()``, ``torch.autograd.grad`` or ``torch.func``).
+
     Args:
-        logits: shape ``(N, C)``, floating point.
-        targets: shape ``(N,)``, int64 class indices in ``[0, C)``.
+        logits: shape ``(N, C)``, floating point, possibly a non-contiguous view.
+        targets: shape ``(N,)``, int64 class indices in ``[0, C)`` (not every class need appear).
 
     Returns:
         dLoss/dlogits, shape ``(N, C)``, dtype of ``logits``. Finite for logits of magnitude 1e4
@@ -93,6 +103,9 @@ def mlp_backward(x: Tensor, targets: Tensor, w1: Tensor, b1: Tensor, w2: Tensor,
 
     Forward: ``h = relu(x @ w1.T + b1)``, ``logits = h @ w2.T + b2``,
     ``loss = F.cross_entropy(logits, targets)``.
+
+    Computed by hand, without autograd (no ``.backward()``, ``torch.autograd.grad`` or
+    ``torch.func``): the tests run it where autograd records nothing and refuse those calls.
 
     Args:
         x: inputs ``(N, D)``; targets: ``(N,)`` int64; w1: ``(H, D)``; b1: ``(H,)``; w2: ``(C, H)``;
@@ -112,8 +125,11 @@ class SiLU(torch.autograd.Function):
     """SiLU (swish), ``x * sigmoid(x)``, as an autograd Function with a hand-written backward.
 
     ``forward(ctx, x)`` saves what backward needs; ``backward(ctx, grad_out)`` returns
-    ``grad_out * d silu(x) / dx``, shaped like ``x``. Passes ``torch.autograd.gradcheck`` in float64
-    and stays finite for large ``|x|``.
+    ``grad_out * d silu(x) / dx``, shaped like ``x``, computed by hand: no autograd inside either
+    (the tests call ``backward`` directly where autograd records nothing and refuse
+    ``torch.autograd.grad``, ``.backward()`` and ``torch.func``). Passes
+    ``torch.autograd.gradcheck`` in float64 and stays finite for large ``|x|``. ``grad_out`` may be
+    an expanded view (``silu(x).sum().backward()`` sends one): never write into it.
 
     Pitfall: ``silu`` is a product of two functions of ``x``; a derivative of ``sigmoid(x)`` alone
     misses a term.
@@ -138,10 +154,13 @@ def silu(x: Tensor) -> Tensor:
 def numerical_gradient(f: Callable[[Tensor], Tensor | float], x: Tensor, eps: float = 1e-6) -> Tensor:
     """Central-difference estimate of the gradient of a scalar function ``f`` at ``x``.
 
+    Finite differences only, without autograd (no ``.backward()``, ``torch.autograd.grad`` or
+    ``torch.func``).
+
     Args:
         f: takes a tensor shaped like ``x`` and returns a scalar (a 0-dim tensor or a float).
-        x: the point, any shape, floating point (use float64: finite differences in float32 drown
-            in rounding error).
+        x: the point, any shape (0-dim too) and any layout (a non-contiguous view too), floating
+            point (use float64: finite differences in float32 drown in rounding error).
         eps: the step.
 
     Returns:

@@ -72,7 +72,9 @@ def conv2d_unfold(
 
     `F.unfold` returns `(N, C_in * kh * kw, L)`: one column per output position, `L = H_out * W_out`
     in row-major order, each column ordered channel-major `(C_in, kh, kw)`, exactly like
-    `weight.reshape(C_out, -1)`. (The tests make `F.conv2d` unavailable while this runs.)
+    `weight.reshape(C_out, -1)`. Written without `F.conv2d` or any other convolution (the tests make
+    every convolution unavailable while this runs). `x` and `weight` may be non-contiguous (a
+    channels_last model, a transposed view) and are left unchanged.
 
     Pitfalls: the product comes out as `(N, C_out, L)`; viewing an `(N, L, C_out)` layout as
     `(N, C_out, H_out, W_out)` scrambles the image. The bias belongs to the channel axis, broadcast
@@ -85,7 +87,8 @@ class SmallCNN(nn.Module):
     """A small CNN for digit-sized images: two Conv -> BatchNorm -> ReLU -> pool blocks, then a linear head.
 
     `SmallCNN(in_channels=1, num_classes=10)` maps `(N, in_channels, H, W)` float images (any H, W of
-    at least 4, e.g. 8x8 digits or 28x28 MNIST) to logits `(N, num_classes)`. Well under 100k
+    at least 4, e.g. 8x8 digits or 28x28 MNIST; any N, a batch of one too; contiguous or
+    channels_last) to logits `(N, num_classes)`. Well under 100k
     parameters. Trained with Adam (lr 1e-3 to 1e-2), batch size 64, for a few epochs, it reaches over
     95% held-out accuracy on the 8x8 digits.
 

@@ -12,10 +12,11 @@ Type, shape, dtype and device are checked before values, each with its own messa
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
 _current_exercise: str | None = None
 
@@ -183,3 +184,73 @@ def expect_raises(exc_type: type[BaseException], what: str, *, names: object = N
 def devices() -> list:
     """Parametrise a test over `cpu` (always) and `cuda` (marked, skipped without CUDA)."""
     return [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=pytest.mark.cuda)]
+
+
+# ---------------------------------------------------------------- refusing a shortcut
+
+
+class _RefuseByName(TorchFunctionMode):
+    """Refuses every torch function whose name contains one of `words`, whatever path reaches it
+    (torch.x, torch.nn.functional.x, torch._C._nn.x, torch.ops.aten.x)."""
+
+    def __init__(self, words: tuple[str, ...], refuse: Callable[[str], None]):
+        super().__init__()
+        self.words, self.refuse = words, refuse
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "") or str(func)
+        if any(word in name for word in self.words):
+            self.refuse(f"torch function {name}")
+        return func(*args, **(kwargs or {}))
+
+
+@contextlib.contextmanager
+def refusing(rule: str, attributes: Iterable[tuple[object, str, str]] = (), names: Iterable[str] = ()
+             ) -> Iterator[list[str]]:
+    """While active, each shortcut raises RuntimeError("<call> is off limits here: <rule>").
+
+    `attributes` are `(owner, attribute, shown name)` triples, replaced for the duration (one the
+    installed torch lacks is skipped); every torch function whose name contains one of `names` is
+    refused too. Yields the list of refused calls, so code that caught the error is found out all
+    the same.
+    """
+    calls: list[str] = []
+
+    def refuse(shown: str) -> None:
+        calls.append(shown)
+        raise RuntimeError(f"{shown} is off limits here: {rule}")
+
+    def stand_in(shown: str):
+        def refused(*args, **kwargs):
+            refuse(shown)
+
+        return refused
+
+    words = tuple(names)
+    with pytest.MonkeyPatch.context() as mp:
+        for owner, attribute, shown in attributes:
+            if hasattr(owner, attribute):
+                mp.setattr(owner, attribute, stand_in(shown))
+        with _RefuseByName(words, refuse) if words else contextlib.nullcontext():
+            yield calls
+
+
+def call_refusing(fn: Callable, /, *args, rule: str, hint: str, attributes: Iterable[tuple[object, str, str]] = (),
+                  names: Iterable[str] = (), **kwargs):
+    """`fn(*args, **kwargs)` with the shortcuts refused (see `refusing`); fails naming the call if `fn`
+    tried one, even if it caught the error. Any other error propagates unchanged."""
+    __tracebackhide__ = True
+    with refusing(rule, attributes, names) as calls:
+        try:
+            result = fn(*args, **kwargs)
+        except NotImplementedError:
+            raise
+        except Exception:
+            if not calls:
+                raise
+            caught = False
+        else:
+            caught = True
+    if calls:
+        fail(f"it called {calls[0]}" + (" (and caught the error)" if caught else "") + f", but {rule}", hint)
+    return result

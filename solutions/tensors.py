@@ -18,7 +18,7 @@ def pick_device(preferred: str | None = None) -> torch.device:
             ``mps`` if ``torch.backends.mps.is_available()``, else ``cpu``.
 
     Returns:
-        a ``torch.device``.
+        a ``torch.device``; for a preferred device, that very device (``"cuda:1"`` keeps its index).
 
     Raises:
         ValueError: ``preferred`` names a device that is not available here (the message names it).
@@ -111,7 +111,8 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
 def tensor_nbytes(t: torch.Tensor) -> int:
     """The bytes the tensor's elements take: ``numel * element_size`` (a Python int).
 
-    float32 is 4 bytes an element, bfloat16/float16 2, int64 8, bool and int8/uint8 1.
+    float32 is 4 bytes an element, bfloat16/float16 2, int64 8, bool and int8/uint8 1. A view (a
+    slice, a transpose) counts its own elements, not the storage it shares with its base.
 
     Pitfall: ``numel()`` counts elements, not bytes: a float32 model is 4x its parameter count.
     """
@@ -123,7 +124,8 @@ def module_nbytes(module: nn.Module, *, include_buffers: bool = True) -> int:
 
     Shared (tied) parameters, such as an embedding reused as the output layer, count once.
     Buffers are the non-trained state: BatchNorm's ``running_mean``/``running_var`` and its int64
-    ``num_batches_tracked``.
+    ``num_batches_tracked``. A parameter or buffer registered as None (``bias=False``,
+    ``track_running_stats=False``) takes no memory.
 
     Returns:
         a Python int.

@@ -1,9 +1,11 @@
-"""Topic 5 - attention: scaled dot-product attention, masks, positional encoding, heads, the pre-LN block.
+"""attention: scaled dot-product attention, masks, positional encoding, heads, the pre-LN block.
 
 Masks of the exercises are boolean with True = "may attend" (the F.scaled_dot_product_attention
 convention). nn.MultiheadAttention and nn.TransformerEncoderLayer read a boolean mask the other way
 round (True = NOT allowed): the tests translate with `~mask` when they build their references.
 """
+
+from __future__ import annotations
 
 import math
 import re
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from kata.checks import (
+    call_refusing,
     devices,
     expect,
     expect_close,
@@ -26,11 +29,11 @@ from kata.checks import (
     fail,
 )
 
-sdpa = pytest.mark.exercise("scaled_dot_product_attention")
-causal = pytest.mark.exercise("causal_mask")
-posenc = pytest.mark.exercise("sinusoidal_positional_encoding")
-mhsa = pytest.mark.exercise("MultiHeadSelfAttention")
-block = pytest.mark.exercise("TransformerBlock")
+scaled_dot_product_attention = pytest.mark.exercise("scaled_dot_product_attention")
+causal_mask = pytest.mark.exercise("causal_mask")
+sinusoidal_positional_encoding = pytest.mark.exercise("sinusoidal_positional_encoding")
+MultiHeadSelfAttention = pytest.mark.exercise("MultiHeadSelfAttention")
+TransformerBlock = pytest.mark.exercise("TransformerBlock")
 demo = pytest.mark.exercise("demo")
 
 F64 = torch.float64
@@ -41,8 +44,7 @@ F64 = torch.float64
 CLOSE = {"rtol": 1e-5, "atol": 1e-6}
 
 
-# ----------------------------------------------------------------------------------------------
-# helpers: seeded inputs, masks, and the wrong-but-plausible variants that name a mistake
+# ---------------------------------------------------------------- helpers
 
 
 def _randn(*shape, seed: int, dtype=F64, scale: float = 1.0) -> torch.Tensor:
@@ -106,8 +108,27 @@ def _diagnose(got, expected: torch.Tensor, variants, default: str) -> str:
     return default
 
 
+SDPA_RULE = ("scaled_dot_product_attention is the exercise: it is written by hand, without "
+             "F.scaled_dot_product_attention or any other attention function of torch")
+SDPA_BY_HAND = ("a few tensor operations: scores = q @ k.transpose(-2, -1) / sqrt(d), masked before a softmax over "
+                "the keys (the last axis), then weights @ v")
+SDPA_SHORTCUTS = [
+    (F, "scaled_dot_product_attention", "F.scaled_dot_product_attention"),
+    (F, "multi_head_attention_forward", "F.multi_head_attention_forward"),
+    (nn.MultiheadAttention, "forward", "nn.MultiheadAttention"),
+]
+
+
+def _sdpa_by_hand(impl, *args, **kwargs):
+    """impl.scaled_dot_product_attention(*args, **kwargs) with torch's own attention refused, by any name."""
+    __tracebackhide__ = True
+    return call_refusing(impl.scaled_dot_product_attention, *args, rule=SDPA_RULE, hint=SDPA_BY_HAND,
+                         attributes=SDPA_SHORTCUTS, names=("attention",), **kwargs)
+
+
 def _call_sdpa(impl, q, k, v, mask=None):
-    got = impl.scaled_dot_product_attention(q, k, v, mask=mask)
+    __tracebackhide__ = True
+    got = _sdpa_by_hand(impl, q, k, v, mask=mask)
     expect(
         isinstance(got, tuple) and len(got) == 2,
         f"expected a tuple (output, weights), got {type(got).__name__}",
@@ -120,9 +141,13 @@ def _call_sdpa(impl, q, k, v, mask=None):
 
 
 def _check_sdpa_against_torch(impl, q, k, v, mask=None):
+    full = mask  # F.scaled_dot_product_attention wants a mask of at least two dimensions
+    if mask is not None:
+        full = mask.expand(torch.broadcast_shapes(mask.shape, (*q.shape[:-1], k.shape[-2])))
+    ref_out = F.scaled_dot_product_attention(q, k, v, attn_mask=full)
+    ref_weights = _attend(q, k, v, full)[1]
     out, weights = _call_sdpa(impl, q, k, v, mask)
-    ref_out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-    ref_weights = _attend(q, k, v, mask)[1]
+    mask = full
 
     def mistakes(i):
         return lambda: {h: pair[i] for h, pair in _sdpa_mistakes(q, k, v, mask).items()}
@@ -138,11 +163,10 @@ def _check_sdpa_against_torch(impl, q, k, v, mask=None):
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# scaled_dot_product_attention
+# ---------------------------------------------------------------- scaled_dot_product_attention
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_returns_output_and_weights_with_their_shapes(impl):
     q, k, v = _randn(2, 5, 4, seed=1), _randn(2, 7, 4, seed=2), _randn(2, 7, 3, seed=3)
     out, weights = _call_sdpa(impl, q, k, v)
@@ -152,28 +176,40 @@ def test_sdpa_returns_output_and_weights_with_their_shapes(impl):
     expect_dtype(weights, F64, "weights", "keep the dtype of the inputs")
 
 
-@sdpa
+@scaled_dot_product_attention
+def test_sdpa_leaves_its_inputs_unchanged(impl):
+    q, k, v = _randn(2, 4, 3, seed=69), _randn(2, 5, 3, seed=70), _randn(2, 5, 2, seed=71)
+    mask = _random_mask(4, 5, seed=72)
+    before = [t.clone() for t in (q, k, v, mask)]
+    _call_sdpa(impl, q, k, v, mask)
+    for name, t, b in zip(("q", "k", "v", "mask"), (q, k, v, mask), before):
+        expect_equal(t, b, what=f"{name} after scaled_dot_product_attention",
+                     hint="scale the scores or a new q (q / sqrt(d)), never the caller's q in place (q /= ..., "
+                          "div_); build the inverted mask with ~mask, not mask.logical_not_()")
+
+
+@scaled_dot_product_attention
 def test_sdpa_matches_torch_without_mask(impl):
     q, k, v = _randn(2, 3, 5, 8, seed=1), _randn(2, 3, 7, 8, seed=2), _randn(2, 3, 7, 6, seed=3)
     _check_sdpa_against_torch(impl, q, k, v)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_mask_defaults_to_none(impl):
     q, k, v = _randn(4, 3, seed=1), _randn(6, 3, seed=2), _randn(6, 2, seed=3)
-    got = impl.scaled_dot_product_attention(q, k, v)
+    got = _sdpa_by_hand(impl, q, k, v)
     expect(isinstance(got, tuple) and len(got) == 2, f"expected (output, weights), got {type(got).__name__}")
     expect_close(got[0], F.scaled_dot_product_attention(q, k, v), what="output without a mask argument", **CLOSE,
                  hint="mask=None means every query may attend to every key")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_matches_torch_with_mask(impl):
     q, k, v = _randn(2, 3, 5, 4, seed=4), _randn(2, 3, 7, 4, seed=5), _randn(2, 3, 7, 6, seed=6)
     _check_sdpa_against_torch(impl, q, k, v, _random_mask(2, 3, 5, 7, seed=7))
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.parametrize(
     "mask_shape",
     [(5, 7), (1, 7), (2, 1, 1, 7), (3, 5, 7), (2, 1, 5, 7)],
@@ -184,7 +220,7 @@ def test_sdpa_broadcasts_the_mask(impl, mask_shape):
     _check_sdpa_against_torch(impl, q, k, v, _random_mask(*mask_shape, seed=11))
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.parametrize("lead", [(), (4,), (2, 3), (2, 1, 3)], ids=["(Tq,d)", "(B,Tq,d)", "(B,H,Tq,d)", "5d"])
 def test_sdpa_accepts_any_leading_dims(impl, lead):
     q, k, v = _randn(*lead, 5, 4, seed=12), _randn(*lead, 6, 4, seed=13), _randn(*lead, 6, 3, seed=14)
@@ -194,7 +230,7 @@ def test_sdpa_accepts_any_leading_dims(impl, lead):
     _check_sdpa_against_torch(impl, q, k, v, mask)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_weight_rows_sum_to_one(impl):
     q, k, v = _randn(3, 6, 5, seed=16), _randn(3, 8, 5, seed=17), _randn(3, 8, 2, seed=18)
     mask = _random_mask(3, 6, 8, seed=19, p=0.4)
@@ -209,7 +245,7 @@ def test_sdpa_weight_rows_sum_to_one(impl):
                  rtol=0, atol=1e-6, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_masked_weights_are_exactly_zero(impl):
     q, k, v = _randn(2, 5, 4, seed=20), _randn(2, 6, 4, seed=21), _randn(2, 6, 3, seed=22)
     mask = _random_mask(2, 5, 6, seed=23, p=0.5)
@@ -224,7 +260,7 @@ def test_sdpa_masked_weights_are_exactly_zero(impl):
     )
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_fully_masked_row_gives_zero_weights_and_output(impl):
     q, k, v = _randn(2, 4, 3, seed=24), _randn(2, 5, 3, seed=25), _randn(2, 5, 2, seed=26)
     mask = _random_mask(2, 4, 5, seed=27)
@@ -247,7 +283,7 @@ def test_sdpa_fully_masked_row_gives_zero_weights_and_output(impl):
                  hint="one fully masked query must not change the others")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_fully_masked_row_has_finite_gradients(impl):
     q, k, v = _randn(4, 3, seed=28), _randn(5, 3, seed=29), _randn(5, 2, seed=30)
     mask = _random_mask(4, 5, seed=31)
@@ -274,7 +310,7 @@ def test_sdpa_fully_masked_row_has_finite_gradients(impl):
                      hint="a fully masked query's output is constantly 0, so it sends no gradient back")
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_is_stable_for_large_scores(impl):
     q, k, v = _randn(2, 5, 4, seed=34, scale=60.0), _randn(2, 6, 4, seed=35, scale=60.0), _randn(2, 6, 3, seed=36)
     mask = _random_mask(2, 5, 6, seed=37)
@@ -286,7 +322,7 @@ def test_sdpa_is_stable_for_large_scores(impl):
                  rtol=1e-7, atol=1e-9, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
 def test_sdpa_masked_key_stays_hidden_however_large_its_score(impl):
     q = torch.tensor([[1.0, 1.0], [2.0, 0.5], [0.5, 2.0]], dtype=F64)  # every q . k_2 is about +5e4
     k = torch.tensor([[0.3, -0.2], [-0.1, 0.4], [2e4, 2e4], [0.2, 0.1]], dtype=F64)
@@ -304,7 +340,101 @@ def test_sdpa_masked_key_stays_hidden_however_large_its_score(impl):
     expect_close(out, ref_out, what="output with one masked high-score key", **CLOSE, hint=hint)
 
 
-@sdpa
+@scaled_dot_product_attention
+def test_sdpa_takes_masks_of_every_broadcastable_shape_and_layout(impl):
+    q, k, v = _randn(2, 3, 5, 4, seed=52), _randn(2, 3, 7, 4, seed=53), _randn(2, 3, 7, 6, seed=54)
+    masks = {
+        "(Tk,), one flag per key": _random_mask(7, seed=55),
+        "(1, 1, Tk)": _random_mask(1, 1, 7, seed=56),
+        "0-dim True (everything allowed)": torch.tensor(True),
+        "(B, H, Tq, Tk) expanded from (Tq, Tk) (stride 0)": _random_mask(5, 7, seed=57).expand(2, 3, 5, 7),
+        "(Tq, Tk) as a transposed view (non-contiguous)": _random_mask(7, 5, seed=58).T,
+    }
+    for case, mask in masks.items():
+        try:
+            _check_sdpa_against_torch(impl, q, k, v, mask)
+        except AssertionError as err:
+            fail(f"with a mask of shape {case}: {str(err).split('] ', 1)[-1]}",
+                 "the mask only has to broadcast to (..., Tq, Tk): pass it to masked_fill / torch.where as it is, "
+                 "without reshaping, viewing or indexing it by position")
+
+
+@scaled_dot_product_attention
+def test_sdpa_per_query_mask_of_shape_tq_by_1(impl):
+    q, k, v = _randn(2, 5, 4, seed=59), _randn(2, 6, 4, seed=60), _randn(2, 6, 3, seed=61)
+    mask = torch.tensor([True, True, False, True, False]).unsqueeze(-1)  # (Tq, 1): queries 2 and 4 see nothing
+    out, weights = _call_sdpa(impl, q, k, v, mask)
+    ref_out, ref_weights = _attend(q, k, v, mask)
+    hint = ("a (Tq, 1) mask broadcasts along the keys: a False row hides every key from that query, which then "
+            "gets zero weights and a zero output")
+    expect_close(weights, ref_weights, what="weights with a (Tq, 1) mask", **CLOSE, hint=hint)
+    expect_close(out, ref_out, what="output with a (Tq, 1) mask", **CLOSE, hint=hint)
+
+
+@scaled_dot_product_attention
+@pytest.mark.parametrize(
+    "shapes",
+    [((1, 4, 3), (1, 6, 3), (1, 6, 2)), ((2, 1, 3), (2, 6, 3), (2, 6, 2)), ((2, 4, 3), (2, 1, 3), (2, 1, 2)),
+     ((1, 1, 1, 3), (1, 1, 1, 3), (1, 1, 1, 1))],
+    ids=["batch-of-one", "one-query", "one-key", "all-ones"],
+)
+def test_sdpa_keeps_dimensions_of_size_one(impl, shapes):
+    (q_shape, k_shape, v_shape) = shapes
+    q, k, v = _randn(*q_shape, seed=62), _randn(*k_shape, seed=63), _randn(*v_shape, seed=64)
+    out, weights = _call_sdpa(impl, q, k, v)
+    hint = ("a dimension of size 1 (one query while decoding, one key, a batch of one) is still a dimension: "
+            "never squeeze() the scores or the output")
+    expect_shape(out, (*q_shape[:-1], v_shape[-1]), "output", hint)
+    expect_shape(weights, (*q_shape[:-1], k_shape[-2]), "weights", hint)
+    _check_sdpa_against_torch(impl, q, k, v)
+
+
+@scaled_dot_product_attention
+def test_sdpa_takes_non_contiguous_queries_keys_and_values(impl):
+    # the layout multi-head attention hands over: (B, T, H, d) transposed to (B, H, T, d), not contiguous
+    q = _randn(2, 5, 3, 4, seed=65).transpose(1, 2)
+    k = _randn(2, 7, 3, 4, seed=66).transpose(1, 2)
+    v = _randn(2, 3, 6, 7, seed=67).transpose(-2, -1)  # (B, H, Tk=7, dv=6) from a (B, H, dv, Tk) tensor
+    mask = _random_mask(5, 7, seed=68)
+    expect(not q.is_contiguous() and not v.is_contiguous(), "test bug: q and v should be non-contiguous")
+    try:
+        _check_sdpa_against_torch(impl, q, k, v, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for transposed (non-contiguous) q, k, v: {err}",
+             "q, k, v may be non-contiguous views (multi-head attention makes them with transpose(1, 2)): use "
+             "matmul / transpose(-2, -1) / reshape, not view(), to combine them")
+
+
+@scaled_dot_product_attention
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+def test_sdpa_half_precision_with_a_fully_masked_row(impl, dtype):
+    q, k, v = (_randn(2, 4, 3, seed=73), _randn(2, 5, 3, seed=74), _randn(2, 5, 2, seed=75))
+    mask = _random_mask(4, 5, seed=76)
+    mask[1] = False
+    leaves = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+    hint = ("in float16 the most negative number is -65504: -1e9 or float32's minimum do not fit (masked_fill "
+            "raises, a cast gives -inf). Fill with torch.finfo(scores.dtype).min, and zero the masked weights")
+    try:
+        out, weights = _call_sdpa(impl, *leaves, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for {dtype} inputs: {err}", hint)
+    ref_out, ref_weights = _attend(*(t.detach().double() for t in leaves), mask)
+    tol = {"rtol": 2e-2, "atol": 2e-2}
+    expect_close(weights, ref_weights.to(dtype), what=f"weights in {dtype}", **tol, hint=hint)
+    expect_close(out, ref_out.to(dtype), what=f"output in {dtype}", **tol, hint=hint)
+    expect_equal(out[:, 1], torch.zeros(2, 2, dtype=dtype), what=f"output of the fully masked query in {dtype}",
+                 hint=hint)
+    (out.float().sum() + (weights.float() * _randn(2, 4, 5, seed=77)).sum()).backward()
+    for name, t in zip("qkv", leaves):
+        expect(t.grad is not None and bool(torch.isfinite(t.grad).all()),
+               f"the gradient of {name} is missing or has NaN/inf for {dtype} inputs with a fully masked query", hint)
+
+
+@scaled_dot_product_attention
 def test_sdpa_keeps_float32(impl):
     q, k, v = (_randn(2, 5, 4, seed=s, dtype=torch.float32) for s in (38, 39, 40))
     out, weights = _call_sdpa(impl, q, k, v, _random_mask(5, 5, seed=41))
@@ -312,7 +442,7 @@ def test_sdpa_keeps_float32(impl):
     expect_dtype(weights, torch.float32, "weights", "compute in the dtype of q, k and v")
 
 
-@sdpa
+@scaled_dot_product_attention
 @pytest.mark.cuda
 def test_sdpa_on_cuda_matches_cpu_and_has_no_nan(impl):
     q, k, v = _randn(2, 2, 5, 8, seed=42), _randn(2, 2, 6, 8, seed=43), _randn(2, 2, 6, 4, seed=44)
@@ -329,11 +459,10 @@ def test_sdpa_on_cuda_matches_cpu_and_has_no_nan(impl):
     expect_close(weights.cpu(), ref_weights.float(), what="weights on CUDA", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# causal_mask
+# ---------------------------------------------------------------- causal_mask
 
 
-@causal
+@causal_mask
 def test_causal_mask_is_a_bool_square_matrix(impl):
     mask = impl.causal_mask(5)
     expect_shape(mask, (5, 5), "causal_mask(5)", "one row per query, one column per key: (T, T)")
@@ -342,7 +471,7 @@ def test_causal_mask_is_a_bool_square_matrix(impl):
     expect_device(mask, "cpu", "causal_mask(5)", "device=None means the CPU")
 
 
-@causal
+@causal_mask
 @pytest.mark.parametrize("seq_len", [1, 2, 6])
 def test_causal_mask_is_true_on_and_below_the_diagonal(impl, seq_len):
     mask = impl.causal_mask(seq_len)
@@ -358,7 +487,7 @@ def test_causal_mask_is_true_on_and_below_the_diagonal(impl, seq_len):
     expect_equal(mask, expected, what=f"causal_mask({seq_len})", hint=hint)
 
 
-@causal
+@causal_mask
 @pytest.mark.parametrize("device", devices())
 def test_causal_mask_is_created_on_the_device(impl, device):
     for dev in (device, torch.device(device)):
@@ -368,7 +497,7 @@ def test_causal_mask_is_created_on_the_device(impl, device):
         expect_equal(mask.cpu(), torch.ones(4, 4).tril().bool(), what=f"causal_mask(4, device={dev!r})")
 
 
-@causal
+@causal_mask
 def test_causal_mask_honours_the_device_argument(impl):
     hint = ("pass device=device when you create the mask (torch.ones(..., device=device)), so a CUDA model gets "
             "a CUDA mask")
@@ -386,7 +515,7 @@ def test_causal_mask_honours_the_device_argument(impl):
          "CUDA: the device argument was ignored", hint)
 
 
-@causal
+@causal_mask
 def test_causal_mask_stops_sdpa_from_seeing_the_future(impl):
     q, k, v = _randn(1, 6, 4, seed=46), _randn(1, 6, 4, seed=47), _randn(1, 6, 3, seed=48)
     mask = impl.causal_mask(6)
@@ -400,8 +529,7 @@ def test_causal_mask_stops_sdpa_from_seeing_the_future(impl):
                  hint="no query may attend to a later key")
 
 
-# ----------------------------------------------------------------------------------------------
-# sinusoidal_positional_encoding
+# ---------------------------------------------------------------- sinusoidal_positional_encoding
 
 
 def _pe_formula(seq_len: int, d_model: int, *, swap=False, exponent_factor=1.0) -> torch.Tensor:
@@ -413,7 +541,7 @@ def _pe_formula(seq_len: int, d_model: int, *, swap=False, exponent_factor=1.0) 
     return pe
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_shape_and_dtype(impl):
     pe = impl.sinusoidal_positional_encoding(10, 6)
     expect_shape(pe, (10, 6), "sinusoidal_positional_encoding(10, 6)", "one row per position: (seq_len, d_model)")
@@ -421,7 +549,7 @@ def test_positional_encoding_shape_and_dtype(impl):
                  "it is added to float32 embeddings: return float32 (compute in float64 first if you like)")
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_position_zero_is_sin0_cos0(impl):
     pe = impl.sinusoidal_positional_encoding(3, 8)
     expect_shape(pe, (3, 8), "sinusoidal_positional_encoding(3, 8)")
@@ -431,7 +559,7 @@ def test_positional_encoding_position_zero_is_sin0_cos0(impl):
     expect_close(pe[0], torch.tensor([0.0, 1.0] * 4), what="PE at position 0", rtol=0, atol=1e-6, hint=hint)
 
 
-@posenc
+@sinusoidal_positional_encoding
 @pytest.mark.parametrize("seq_len,d_model", [(1, 2), (12, 6), (64, 32), (128, 64)])
 def test_positional_encoding_matches_the_formula(impl, seq_len, d_model):
     pe = impl.sinusoidal_positional_encoding(seq_len, d_model)
@@ -453,14 +581,13 @@ def test_positional_encoding_matches_the_formula(impl, seq_len, d_model):
                  rtol=0, atol=1e-4, hint=hint, check_dtype=False)
 
 
-@posenc
+@sinusoidal_positional_encoding
 def test_positional_encoding_rejects_odd_d_model(impl):
     with expect_raises(ValueError, "sinusoidal_positional_encoding(4, 7)", names=7):
         impl.sinusoidal_positional_encoding(4, 7)
 
 
-# ----------------------------------------------------------------------------------------------
-# MultiHeadSelfAttention
+# ---------------------------------------------------------------- MultiHeadSelfAttention
 
 
 def _linear(module, name: str, what: str) -> nn.Linear:
@@ -500,7 +627,7 @@ def _torch_mha(params, d_model: int, n_heads: int, bias: bool) -> nn.MultiheadAt
 
 def _torch_mha_mask(mask, batch: int, n_heads: int, seq_len: int):
     """Ours (True = may attend, broadcastable) -> nn.MultiheadAttention's (True = NOT allowed)."""
-    if mask is None or mask.dim() == 2:
+    if mask is None or mask.shape == (seq_len, seq_len):
         return None if mask is None else ~mask
     return ~mask.expand(batch, n_heads, seq_len, seq_len).reshape(batch * n_heads, seq_len, seq_len)
 
@@ -545,10 +672,28 @@ def _mhsa_mistakes(x, params, n_heads, mask) -> dict[str, torch.Tensor]:
     return mistakes
 
 
+MHSA_RULE = ("MultiHeadSelfAttention is written from its parts, not by wrapping nn.MultiheadAttention (nor "
+             "F.multi_head_attention_forward)")
+MHSA_BY_HAND = ("q_proj, k_proj, v_proj, split into heads (B, n_heads, T, d_head), attend (your "
+                "scaled_dot_product_attention, or F.scaled_dot_product_attention), merge the heads back, out_proj")
+MHSA_SHORTCUTS = [
+    (nn.MultiheadAttention, "forward", "nn.MultiheadAttention"),
+    (F, "multi_head_attention_forward", "F.multi_head_attention_forward"),
+]
+
+
+def _mhsa_forward(m, x, mask=None):
+    """m(x) or m(x, mask=mask), with nn.MultiheadAttention refused, by any name."""
+    __tracebackhide__ = True
+    kwargs = {} if mask is None else {"mask": mask}
+    return call_refusing(m, x, rule=MHSA_RULE, hint=MHSA_BY_HAND, attributes=MHSA_SHORTCUTS,
+                         names=("multi_head_attention",), **kwargs)
+
+
 def _run_mhsa(impl, x, d_model, n_heads, bias, mask=None, seed=0):
     m = impl.MultiHeadSelfAttention(d_model, n_heads, bias=bias)
     params = _fill_mhsa(m, d_model, bias, seed)
-    out = m(x) if mask is None else m(x, mask=mask)
+    out = _mhsa_forward(m, x, mask)
     return m, params, out
 
 
@@ -563,7 +708,7 @@ def _check_mhsa_against_torch(impl, d_model, n_heads, bias, mask=None, B=2, T=5)
                  f"bias={bias}, mask={None if mask is None else tuple(mask.shape)})", **CLOSE, hint=hint)
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_mhsa_has_four_linear_projections(impl, bias):
     m = impl.MultiHeadSelfAttention(12, 3, bias=bias)
@@ -577,7 +722,7 @@ def test_mhsa_has_four_linear_projections(impl, bias):
                f"with bias={bias}", "pass bias=bias to every nn.Linear")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
     what = "MultiHeadSelfAttention(d_model=10, n_heads=4)"
     try:
@@ -596,16 +741,16 @@ def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
          "10 features cannot be cut into 4 equal heads: check d_model % n_heads in __init__")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_output_shape_and_dtype(impl):
     m = impl.MultiHeadSelfAttention(12, 3)
-    out = m(torch.randn(2, 5, 12))
+    out = _mhsa_forward(m, torch.randn(2, 5, 12))
     expect_shape(out, (2, 5, 12), "MultiHeadSelfAttention(12, 3)(x of shape (2, 5, 12))",
                  "merge the heads back to (B, T, d_model) and apply out_proj")
     expect_dtype(out, torch.float32, "output for float32 input")
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize(
     "d_model,n_heads,bias", [(8, 1, True), (12, 3, True), (12, 3, False), (16, 4, True)],
     ids=["1-head", "3-heads", "3-heads-no-bias", "4-heads"],
@@ -614,46 +759,47 @@ def test_mhsa_matches_nn_multihead_attention(impl, d_model, n_heads, bias):
     _check_mhsa_against_torch(impl, d_model, n_heads, bias)
 
 
-@mhsa
+@MultiHeadSelfAttention
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
 def test_mhsa_matches_torch_with_a_causal_mask(impl, bias):
     _check_mhsa_against_torch(impl, 12, 3, bias, torch.ones(5, 5).tril().bool())
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_matches_torch_with_a_per_head_mask(impl):
     _check_mhsa_against_torch(impl, 12, 3, True, _random_mask(2, 3, 5, 5, seed=62, p=0.5))
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_matches_torch_with_a_padding_mask(impl):
     keys = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
     _check_mhsa_against_torch(impl, 12, 3, True, keys[:, None, None, :])  # (B, 1, 1, T)
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_is_causal_with_a_causal_mask(impl):
     x = _randn(2, 6, 12, seed=63)
     m, _, out = _run_mhsa(impl, x, 12, 3, True, torch.ones(6, 6).tril().bool(), seed=64)
     x2 = x.clone()
     x2[:, 4:] = _randn(2, 2, 12, seed=65)
-    out2 = m(x2, mask=torch.ones(6, 6).tril().bool())
+    out2 = _mhsa_forward(m, x2, torch.ones(6, 6).tril().bool())
     expect_close(out2[:, :4], out[:, :4], what="outputs of positions 0..3 after changing tokens 4 and 5",
                  rtol=0, atol=1e-12,
                  hint="a later token changed an earlier output: is the mask passed to every head, True = may attend?")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_is_permutation_equivariant_without_positions(impl):
     x = _randn(2, 6, 12, seed=66)
     m, _, out = _run_mhsa(impl, x, 12, 3, True, seed=67)
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
-    expect_close(m(x[:, perm]), out[:, perm], what="output for shuffled tokens vs shuffled output", **CLOSE,
+    expect_close(_mhsa_forward(m, x[:, perm]), out[:, perm], what="output for shuffled tokens vs shuffled output",
+                 **CLOSE,
                  hint="without positional encoding or a mask, attention treats the tokens as a set: shuffling "
                       "them must shuffle the outputs the same way. Do tokens get mixed when the heads are split?")
 
 
-@mhsa
+@MultiHeadSelfAttention
 def test_mhsa_gradients_match_nn_multihead_attention(impl):
     x = _randn(2, 5, 12, seed=68).requires_grad_()
     m, params, out = _run_mhsa(impl, x, 12, 3, True, torch.ones(5, 5).tril().bool(), seed=69)
@@ -669,20 +815,66 @@ def test_mhsa_gradients_match_nn_multihead_attention(impl):
     expect_close(m.out_proj.weight.grad, ref.out_proj.weight.grad, what="gradient of out_proj.weight", **CLOSE)
 
 
-@mhsa
+@MultiHeadSelfAttention
+@pytest.mark.parametrize("mask_shape", [(5,), (1, 5), (3, 5, 5), (2, 1, 5, 5)],
+                         ids=["(T,)", "(1,T)", "(H,T,T)", "(B,1,T,T)"])
+def test_mhsa_matches_torch_with_any_broadcastable_mask(impl, mask_shape):
+    mask = _random_mask(*mask_shape, seed=73, p=0.5)
+    try:
+        _check_mhsa_against_torch(impl, 12, 3, True, mask)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for a mask of shape {mask_shape} (B=2, n_heads=3, T=5): {err}",
+             "the mask broadcasts to (B, n_heads, T, T) from the right: a 3-D mask is (n_heads, T, T), not "
+             "(B, T, T). Hand it to the attention as it is; it lines up with the (B, n_heads, T, T) scores")
+
+
+@MultiHeadSelfAttention
+@pytest.mark.parametrize("B,T", [(1, 5), (2, 1), (1, 1)], ids=["batch-of-one", "one-token", "one-of-each"])
+def test_mhsa_keeps_dimensions_of_size_one(impl, B, T):
+    _check_mhsa_against_torch(impl, 12, 3, True, torch.ones(T, T).tril().bool(), B=B, T=T)
+
+
+@MultiHeadSelfAttention
+def test_mhsa_takes_a_non_contiguous_input(impl):
+    x = _randn(5, 2, 12, seed=74).transpose(0, 1)  # (B, T, d_model) seen through a (T, B, d_model) tensor
+    mask = torch.ones(5, 5).tril().bool()
+    hint = ("x may be a non-contiguous view (a transposed (T, B, d_model) batch): let the projections read it "
+            "as it is, or use reshape(), never view(), on x itself")
+    try:
+        _, params, out = _run_mhsa(impl, x, 12, 3, True, mask, seed=75)
+    except AssertionError:
+        raise
+    except RuntimeError as err:
+        fail(f"raised RuntimeError for a transposed (non-contiguous) x: {err}", hint)
+    ref_out, _ = _torch_mha(params, 12, 3, True)(x, x, x, attn_mask=~mask, need_weights=False)
+    expect_close(out, ref_out, what="output for a non-contiguous x", **CLOSE, hint=hint)
+
+
+@MultiHeadSelfAttention
+def test_mhsa_leaves_its_input_unchanged(impl):
+    x, mask = _randn(2, 5, 12, seed=76), _random_mask(2, 1, 5, 5, seed=77)
+    before_x, before_mask = x.clone(), mask.clone()
+    _run_mhsa(impl, x, 12, 3, True, mask, seed=78)
+    expect_equal(x, before_x, what="x after MultiHeadSelfAttention", hint="build new tensors; never write into x")
+    expect_equal(mask, before_mask, what="mask after MultiHeadSelfAttention",
+                 hint="build the inverted or expanded mask as a new tensor, not in place")
+
+
+@MultiHeadSelfAttention
 @pytest.mark.cuda
 def test_mhsa_on_cuda_matches_cpu(impl):
     x = _randn(2, 5, 12, seed=71)
     mask = torch.ones(5, 5).tril().bool()
     m, _, out = _run_mhsa(impl, x, 12, 3, True, mask, seed=72)
     m.float().cuda()
-    got = m(x.float().cuda(), mask=mask.cuda())
+    got = _mhsa_forward(m, x.float().cuda(), mask.cuda())
     expect_device(got, "cuda", "output", "compute where the module and the input live")
     expect_close(got.cpu(), out.float(), what="output on CUDA vs CPU", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# TransformerBlock
+# ---------------------------------------------------------------- TransformerBlock
 
 
 def _fill_block(b, d_model: int, d_ff: int, seed: int) -> nn.TransformerEncoderLayer:
@@ -737,10 +929,10 @@ def _residual_from_normed(ref: nn.TransformerEncoderLayer, x, src_mask):
     return h + ref.linear2(F.gelu(ref.linear1(h)))
 
 
-def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3, d_ff=20):
+def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3, d_ff=20, transposed=False):
     b = impl.TransformerBlock(d_model, n_heads, d_ff)
     params = _fill_block(b, d_model, d_ff, seed=80)
-    x = _randn(B, T, d_model, seed=81)
+    x = _randn(T, B, d_model, seed=81).transpose(0, 1) if transposed else _randn(B, T, d_model, seed=81)
     out = b(x) if mask is None else b(x, mask=mask)
     src_mask = _torch_mha_mask(mask, B, n_heads, T)
     ref = _torch_layer(b, params, d_model, n_heads, d_ff)
@@ -764,7 +956,7 @@ def _check_block_against_torch(impl, mask=None, B=2, T=5, d_model=12, n_heads=3,
                  f"mask={None if mask is None else tuple(mask.shape)}", **CLOSE, hint=hint)
 
 
-@block
+@TransformerBlock
 def test_block_has_the_named_submodules(impl):
     b = impl.TransformerBlock(12, 3, 20)
     expect(isinstance(b, nn.Module), f"TransformerBlock should be an nn.Module, got {type(b).__name__}")
@@ -787,7 +979,18 @@ def test_block_has_the_named_submodules(impl):
            f"got {ff!r}", "the feed-forward widens to d_ff, applies GELU, and comes back to d_model")
 
 
-@block
+@TransformerBlock
+def test_block_leaves_its_input_unchanged(impl):
+    b = impl.TransformerBlock(12, 3, 20)
+    _fill_block(b, 12, 20, seed=97)
+    x, mask = _randn(2, 5, 12, seed=98), torch.ones(5, 5).tril().bool()
+    before = x.clone()
+    b(x, mask=mask)
+    expect_equal(x, before, what="x after TransformerBlock",
+                 hint="x = x + branch(...) builds a new tensor; x += branch(...) writes into the caller's x")
+
+
+@TransformerBlock
 def test_block_output_shape_and_dtype(impl):
     b = impl.TransformerBlock(12, 3, 20)
     out = b(torch.randn(2, 5, 12))
@@ -796,22 +999,35 @@ def test_block_output_shape_and_dtype(impl):
     expect_dtype(out, torch.float32, "output for float32 input")
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer(impl):
     _check_block_against_torch(impl)
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer_with_a_causal_mask(impl):
     _check_block_against_torch(impl, torch.ones(5, 5).tril().bool())
 
 
-@block
+@TransformerBlock
 def test_block_matches_transformer_encoder_layer_with_a_per_head_mask(impl):
     _check_block_against_torch(impl, _random_mask(2, 3, 5, 5, seed=82, p=0.5))
 
 
-@block
+@TransformerBlock
+def test_block_matches_transformer_encoder_layer_with_a_padding_mask(impl):
+    keys = torch.tensor([[True, True, True, False, False], [True, True, True, True, True]])
+    _check_block_against_torch(impl, keys[:, None, None, :])  # (B, 1, 1, T)
+
+
+@TransformerBlock
+@pytest.mark.parametrize("B,T,transposed", [(1, 1, False), (2, 1, False), (2, 5, True)],
+                         ids=["one-of-each", "one-token", "non-contiguous"])
+def test_block_takes_any_batch_and_layout(impl, B, T, transposed):
+    _check_block_against_torch(impl, torch.ones(T, T).tril().bool(), B=B, T=T, transposed=transposed)
+
+
+@TransformerBlock
 def test_block_is_causal_with_a_causal_mask(impl):
     b = impl.TransformerBlock(12, 3, 20)
     _fill_block(b, 12, 20, seed=83)
@@ -826,7 +1042,7 @@ def test_block_is_causal_with_a_causal_mask(impl):
                                           "and is causal_mask True on and below the diagonal?")
 
 
-@block
+@TransformerBlock
 def test_block_is_permutation_equivariant_without_positions(impl):
     b = impl.TransformerBlock(12, 3, 20)
     _fill_block(b, 12, 20, seed=86)
@@ -837,7 +1053,7 @@ def test_block_is_permutation_equivariant_without_positions(impl):
                       "nothing in the block may depend on token positions")
 
 
-@block
+@TransformerBlock
 def test_block_dropout_is_off_in_eval_and_on_in_train(impl):
     b = impl.TransformerBlock(12, 3, 20, dropout=0.5)
     params = _fill_block(b, 12, 20, seed=88)
@@ -852,7 +1068,7 @@ def test_block_dropout_is_off_in_eval_and_on_in_train(impl):
            "apply dropout to each branch before the residual add: x + dropout(attn(norm1(x)))")
 
 
-@block
+@TransformerBlock
 def test_block_dropout_acts_on_each_branch_output(impl):
     p = 0.5
     b = impl.TransformerBlock(12, 3, 20, dropout=p)
@@ -881,7 +1097,7 @@ def test_block_dropout_acts_on_each_branch_output(impl):
     )
 
 
-@block
+@TransformerBlock
 def test_block_gradients_match_transformer_encoder_layer(impl):
     b = impl.TransformerBlock(12, 3, 20)
     params = _fill_block(b, 12, 20, seed=90)
@@ -896,7 +1112,7 @@ def test_block_gradients_match_transformer_encoder_layer(impl):
     expect_close(b.ff[0].weight.grad, ref.linear1.weight.grad, what="gradient of ff[0].weight", **CLOSE)
 
 
-@block
+@TransformerBlock
 @pytest.mark.cuda
 def test_block_on_cuda_with_a_causal_mask(impl):
     b = impl.TransformerBlock(12, 3, 20)
@@ -909,8 +1125,7 @@ def test_block_on_cuda_with_a_causal_mask(impl):
     expect_close(got.cpu(), expected.float(), what="block output on CUDA vs CPU", rtol=1e-4, atol=1e-5)
 
 
-# ----------------------------------------------------------------------------------------------
-# the demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

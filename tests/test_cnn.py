@@ -1,4 +1,4 @@
-"""Topic 4 - cnn: conv output sizes against nn.Conv2d, im2col convolution against F.conv2d, a small CNN.
+"""cnn: conv output sizes against nn.Conv2d, im2col convolution against F.conv2d, a small CNN.
 
 conv2d_unfold runs with every convolution switched off (F.conv2d, torch.conv2d, nn.Conv2d, and through a
 TorchFunctionMode every torch function whose name says conv, torch.ops.aten.convolution included), so only
@@ -16,18 +16,26 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata.checks import devices, expect, expect_close, expect_device, expect_dtype, expect_shape, expect_tensor, fail
+from kata.checks import (
+    devices,
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_shape,
+    expect_tensor,
+    fail,
+)
 from kata.data import digits
 
 conv2d_output_size = pytest.mark.exercise("conv2d_output_size")
 conv2d_unfold = pytest.mark.exercise("conv2d_unfold")
-small_cnn = pytest.mark.exercise("SmallCNN")
+SmallCNN = pytest.mark.exercise("SmallCNN")
 demo = pytest.mark.exercise("demo")
 
 
-# ----------------------------------------------------------------------------------------------
-# conv2d_output_size
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- conv2d_output_size
 
 
 def _as_pair(v):
@@ -184,9 +192,7 @@ def test_conv2d_output_size_agrees_with_nn_conv2d_on_random_configs(impl):
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# conv2d_unfold
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- conv2d_unfold
 
 OFF_LIMITS = "conv2d is off limits in conv2d_unfold: build it from F.unfold and a matrix product"
 
@@ -231,7 +237,7 @@ def _no_convolution(calls: list[str]):
             yield
 
 
-def _unfold_conv(impl, *args, **kwargs):
+def _unfold_conv(impl, *args, hint=None, **kwargs):
     """Call impl.conv2d_unfold with every convolution off limits; teach if it tried one anyway."""
     __tracebackhide__ = True
     calls: list[str] = []
@@ -249,8 +255,8 @@ def _unfold_conv(impl, *args, **kwargs):
              "dot product at once")
     if error:
         fail(f"conv2d_unfold raised {error}",
-             "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the flattened "
-             "filters are weight.reshape(C_out, -1)")
+             hint or "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the "
+             "flattened filters are weight.reshape(C_out, -1)")
     return out
 
 
@@ -394,6 +400,29 @@ def test_conv2d_unfold_gradients_match_conv2d(impl):
 
 
 @conv2d_unfold
+def test_conv2d_unfold_takes_non_contiguous_inputs_and_leaves_them_unchanged(impl):
+    x, weight, bias = _conv_inputs(2, 3, 4, (7, 6), (3, 2), bias=True, seed=13)
+    expected = F.conv2d(x, weight, bias, stride=(2, 1), padding=1)
+    every_other = torch.stack([bias, torch.zeros_like(bias)], dim=-1)[:, 0]  # bias's values, stride 2
+    cases = {
+        "channels_last x and weight (the layout of a model moved to memory_format=torch.channels_last)": (
+            x.to(memory_format=torch.channels_last), weight.to(memory_format=torch.channels_last), bias),
+        "x and weight as transposed views (their last two axes swapped in memory), a strided bias": (
+            x.transpose(-1, -2).contiguous().transpose(-1, -2), weight.transpose(-1, -2).contiguous().transpose(-1, -2),
+            every_other),
+    }
+    hint = ("inputs may be non-contiguous: weight.reshape(C_out, -1) copies when it must, weight.view(C_out, -1) "
+            "fails on a channels_last or transposed weight")
+    for case, (xc, wc, bc) in cases.items():
+        before = [t.clone() for t in (xc, wc, bc)]
+        out = _unfold_conv(impl, xc, wc, bc, stride=(2, 1), padding=1, hint=hint)
+        expect_close(out, expected, what=f"conv2d_unfold with {case}", rtol=1e-10, atol=1e-10, hint=hint)
+        for name, t, b in zip(("x", "weight", "bias"), (xc, wc, bc), before):
+            expect_equal(t, b, what=f"{name} after conv2d_unfold ({case})",
+                         hint="a convolution reads its inputs: pad, unfold and reshape into new tensors")
+
+
+@conv2d_unfold
 @pytest.mark.parametrize("device", devices())
 def test_conv2d_unfold_computes_on_the_input_device(impl, device):
     x, weight, bias = (t.to(device) for t in _conv_inputs(2, 3, 4, (7, 6), (3, 3), bias=True, seed=12))
@@ -403,9 +432,7 @@ def test_conv2d_unfold_computes_on_the_input_device(impl, device):
                  hint="build everything from x and weight (F.unfold, reshape, @): no tensor created on the CPU")
 
 
-# ----------------------------------------------------------------------------------------------
-# SmallCNN
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- SmallCNN
 
 ADAPTIVE_HINT = (
     "size the classifier for a fixed grid: nn.AdaptiveAvgPool2d (or AdaptiveMaxPool2d) brings any H, W to it, "
@@ -413,7 +440,7 @@ ADAPTIVE_HINT = (
 )
 
 
-def _forward(model, x, what: str):
+def _forward(model, x, what: str, hint: str = ADAPTIVE_HINT):
     __tracebackhide__ = True
     try:
         return model(x)
@@ -421,10 +448,10 @@ def _forward(model, x, what: str):
         raise
     except Exception as err:  # reported below, outside the handler, so the message stands alone
         error = f"{type(err).__name__}: {err}"
-    fail(f"{what}: the forward pass raised {error}", ADAPTIVE_HINT)
+    fail(f"{what}: the forward pass raised {error}", hint)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_maps_8x8_digits_to_logits(impl):
     model = impl.SmallCNN()
     expect(isinstance(model, nn.Module), f"SmallCNN() should be an nn.Module, got {type(model).__name__}")
@@ -434,14 +461,14 @@ def test_smallcnn_maps_8x8_digits_to_logits(impl):
     expect_dtype(logits, torch.float32, "SmallCNN logits")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_accepts_28x28_inputs(impl):
     model = impl.SmallCNN()
     logits = _forward(model, torch.rand(4, 1, 28, 28), "SmallCNN() on a (4, 1, 28, 28) batch")
     expect_shape(logits, (4, 10), "SmallCNN()(x (4, 1, 28, 28))", ADAPTIVE_HINT)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_same_model_takes_both_input_sizes(impl):
     model = impl.SmallCNN()
     small = _forward(model, torch.rand(3, 1, 8, 8), "SmallCNN() on 8x8")
@@ -450,7 +477,7 @@ def test_smallcnn_same_model_takes_both_input_sizes(impl):
     expect_shape(large, (3, 10), "logits for 28x28", ADAPTIVE_HINT)
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_follows_in_channels_and_num_classes(impl):
     model = impl.SmallCNN(in_channels=3, num_classes=5)
     for hw in ((8, 8), (28, 28)):
@@ -460,7 +487,7 @@ def test_smallcnn_follows_in_channels_and_num_classes(impl):
                      "the first conv takes in_channels channels and the classifier gives num_classes logits")
 
 
-@small_cnn
+@SmallCNN
 @pytest.mark.parametrize("device", devices())
 def test_smallcnn_runs_on_the_models_device(impl, device):
     model = impl.SmallCNN().to(device)
@@ -469,7 +496,33 @@ def test_smallcnn_runs_on_the_models_device(impl, device):
     expect_device(logits, device, "SmallCNN logits", "keep every layer a registered submodule so .to() moves it")
 
 
-@small_cnn
+@SmallCNN
+def test_smallcnn_takes_a_batch_of_one(impl):
+    model = impl.SmallCNN().eval()
+    hint = ("a batch of one is still a batch: flatten(1) (or reshape(N, -1)) keeps the batch dimension, squeeze() "
+            "drops it")
+    for hw in ((8, 8), (28, 28)):
+        with torch.no_grad():
+            logits = _forward(model, torch.rand(1, 1, *hw), f"SmallCNN().eval() on a (1, 1, {hw[0]}, {hw[1]}) batch",
+                              hint)
+        expect_shape(logits, (1, 10), f"SmallCNN().eval()(x (1, 1, {hw[0]}, {hw[1]}))", hint)
+
+
+@SmallCNN
+def test_smallcnn_takes_channels_last_images(impl):
+    model = impl.SmallCNN(in_channels=3, num_classes=5).eval()
+    x = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(6))
+    hint = ("after a convolution on a channels_last input the feature maps are channels_last too, and view() cannot "
+            "flatten them: use flatten(1) or reshape(N, -1)")
+    with torch.no_grad():
+        expected = _forward(model, x, "SmallCNN(in_channels=3, num_classes=5).eval() on (4, 3, 8, 8)")
+        got = _forward(model, x.to(memory_format=torch.channels_last),
+                       "SmallCNN(in_channels=3).eval() on a channels_last (4, 3, 8, 8) batch", hint)
+    expect_close(got, expected, what="logits for a channels_last batch vs the same batch contiguous", rtol=1e-4,
+                 atol=1e-5, hint=hint)
+
+
+@SmallCNN
 def test_smallcnn_has_at_most_100k_parameters(impl):
     model = impl.SmallCNN()
     _forward(model, torch.rand(2, 1, 8, 8), "SmallCNN() on 8x8")  # materialises any lazy layer
@@ -480,7 +533,7 @@ def test_smallcnn_has_at_most_100k_parameters(impl):
            "is plenty for 8x8 digits")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_is_built_from_conv_batchnorm_blocks(impl):
     model = impl.SmallCNN(num_classes=7)
     kinds = [type(m) for m in model.modules()]
@@ -495,7 +548,7 @@ def test_smallcnn_is_built_from_conv_batchnorm_blocks(impl):
                   f"{sorted({k.__name__ for k in kinds})}")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_train_and_eval_modes_differ(impl):
     model = impl.SmallCNN()
     x = torch.rand(8, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 2.0 + 0.5
@@ -515,7 +568,7 @@ def test_smallcnn_train_and_eval_modes_differ(impl):
            "train() and eval() gave the same logits: BatchNorm should behave differently in the two modes")
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_is_not_a_linear_map(impl):
     model = impl.SmallCNN().eval()
     g = torch.Generator().manual_seed(5)
@@ -557,7 +610,7 @@ def _train_until(model, *, target: float, max_epochs: int, lr: float, seed: int 
     return accs
 
 
-@small_cnn
+@SmallCNN
 def test_smallcnn_learns_digits_to_95_percent(impl):
     torch.manual_seed(0)
     model = impl.SmallCNN()
@@ -570,9 +623,7 @@ def test_smallcnn_learns_digits_to_95_percent(impl):
            "adaptive pooling to a small grid and nn.Linear: check the ReLUs are there and nothing is frozen")
 
 
-# ----------------------------------------------------------------------------------------------
-# demo
-# ----------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------- demo
 
 
 @demo

@@ -1,10 +1,12 @@
-"""Topic 1 - tensors: devices, moving nested containers, NumPy, bytes.
+"""tensors: devices, moving nested containers, NumPy, bytes.
 
 CPU-only machines check device moves on the "meta" device (shapes and dtypes, no data) and with
 dtype casts; the CUDA-marked tests check real host<->GPU copies where a GPU exists.
 """
 
-from collections import OrderedDict, namedtuple
+from __future__ import annotations
+
+from collections import OrderedDict, defaultdict, namedtuple
 
 import numpy as np
 import pytest
@@ -27,9 +29,9 @@ class Opaque:
     """A non-tensor leaf that a deep copy would duplicate."""
 
 
-def _fake_availability(monkeypatch, *, cuda: bool, mps: bool) -> None:
+def _fake_availability(monkeypatch, *, cuda: bool, mps: bool, gpus: int = 1) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
-    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1 if cuda else 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus if cuda else 0)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
     monkeypatch.setattr(torch.mps, "is_available", lambda: mps)  # the same question, asked another way
 
@@ -86,6 +88,16 @@ def test_pick_device_missing_cuda_index_raises(impl, monkeypatch):
     _fake_availability(monkeypatch, cuda=True, mps=False)  # one GPU: cuda:0 exists, cuda:1 does not
     with expect_raises(ValueError, "pick_device('cuda:1') on a machine with one GPU", names="cuda:1"):
         impl.pick_device("cuda:1")
+
+
+@pick_device
+def test_pick_device_keeps_the_index_of_an_available_gpu(impl, monkeypatch):
+    _fake_availability(monkeypatch, cuda=True, mps=False, gpus=2)
+    for preferred in ("cuda:0", "cuda:1"):
+        got = impl.pick_device(preferred)
+        _expect_device_result(got, "cuda", f"pick_device({preferred!r}) on a machine with two GPUs")
+        expect(got == torch.device(preferred), f"pick_device({preferred!r}) on a machine with two GPUs returned {got}",
+               "return torch.device(preferred) itself: the index says which GPU, and dropping it means GPU 0")
 
 
 @pick_device
@@ -245,6 +257,33 @@ def test_move_to_does_not_mutate_the_input(impl):
     expect_dtype(out["nested"]["list"][0], torch.float64, "moved['nested']['list'][0]")
 
 
+@move_to
+def test_move_to_handles_empty_containers_and_a_defaultdict(impl):
+    out = impl.move_to({"empty_list": [], "empty_tuple": (), "empty_dict": {}}, "meta")
+    for key, kind in (("empty_list", list), ("empty_tuple", tuple), ("empty_dict", dict)):
+        expect(type(out[key]) is kind and len(out[key]) == 0,
+               f"an empty {kind.__name__} came back as {out[key]!r}", "an empty container comes back empty, same type")
+    counts = defaultdict(list, {"x": torch.rand(2), "labels": torch.arange(2)})
+    try:
+        moved = impl.move_to(counts, "meta", dtype=torch.float16)
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - reported below, outside the handler
+        problem = f"{type(err).__name__}: {err}"
+    else:
+        problem = None
+    if problem:
+        fail(f"move_to(defaultdict(list, ...)) raised {problem}",
+             "a dict subclass keeps its type where it can be rebuilt: defaultdict(pairs) takes its first argument "
+             "as the default factory, so copy the dict (copy.copy) and assign the moved values, or fall back to a "
+             "plain dict")
+    expect(isinstance(moved, dict), f"a defaultdict came back as {type(moved).__name__}")
+    expect_device(moved["x"], "meta", "moved['x'] from a defaultdict")
+    expect_dtype(moved["x"], torch.float16, "moved['x'] from a defaultdict")
+    expect_dtype(moved["labels"], torch.int64, "moved['labels'] from a defaultdict")
+    expect(set(counts) == {"x", "labels"}, f"the input defaultdict changed its keys: {sorted(counts)}")
+
+
 # ---------------------------------------------------------------- to_numpy
 
 
@@ -314,6 +353,23 @@ def test_to_numpy_zero_dim_tensor_gives_an_ndarray(impl):
            f"expected a 0-d float32 array holding 5.0, got shape {got.shape}, {got.dtype}, {got!r}")
 
 
+@to_numpy
+def test_to_numpy_takes_non_contiguous_views(impl):
+    base = torch.randn(3, 4, requires_grad=True)
+    cases = {
+        "a transposed view that requires grad": (base.T, np.float32),
+        "every other column, in bfloat16": (base.detach().bfloat16()[:, ::2], np.float32),
+        "an expanded float16 view (stride 0)": (torch.tensor([0.5, -1.0], dtype=torch.float16).expand(3, 2),
+                                                np.float16),
+    }
+    for what, (t, np_dtype) in cases.items():
+        got = _to_numpy(impl, t, what, "detach(), cpu(), and float() for bfloat16: .numpy() handles any layout")
+        expect(isinstance(got, np.ndarray) and got.shape == tuple(t.shape) and got.dtype == np_dtype,
+               f"for {what} expected a {np.dtype(np_dtype)} array of shape {tuple(t.shape)}, got {got!r}")
+        expected = t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()
+        expect(np.array_equal(got, expected), f"values differ for {what}: {got} vs {expected}")
+
+
 # ---------------------------------------------------------------- tensor_nbytes
 
 
@@ -339,6 +395,21 @@ def test_tensor_nbytes_depends_on_the_dtype(impl):
     expect(got == 0, f"an empty tensor takes 0 bytes, got {got}")
 
 
+@tensor_nbytes
+def test_tensor_nbytes_counts_the_tensors_own_elements(impl):
+    base = torch.zeros(6, 10)  # 240 bytes of storage
+    cases = {
+        "a 0-dim float32 tensor": (torch.tensor(1.0), 4),
+        "a (6, 2) slice of a (6, 10) float32 tensor": (base[:, :2], 48),
+        "every other row of it, transposed": (base[::2].T, 120),
+    }
+    for what, (t, nbytes) in cases.items():
+        got = impl.tensor_nbytes(t)
+        expect(got == nbytes, f"tensor_nbytes of {what} should be {nbytes} (its numel x element_size), got {got}",
+               "count the tensor's own elements, numel() * element_size(): a view shares its base's storage, so "
+               "the storage's size (untyped_storage().nbytes()) counts the whole base")
+
+
 # ---------------------------------------------------------------- module_nbytes
 
 
@@ -352,6 +423,26 @@ def test_module_nbytes_counts_parameter_bytes(impl):
     got = impl.module_nbytes(layer.to(torch.bfloat16))
     expect(got == 32, f"nn.Linear(3, 4) in bfloat16 takes 16 x 2 = 32 bytes, got {got}",
            "the size of an element depends on the dtype")
+
+
+@module_nbytes
+def test_module_nbytes_skips_absent_parameters_and_buffers(impl):
+    cases = {
+        "nn.Linear(3, 4, bias=False) (its bias is None)": (nn.Linear(3, 4, bias=False), 48),
+        "nn.BatchNorm1d(4, track_running_stats=False) (its running stats are None)": (
+            nn.BatchNorm1d(4, track_running_stats=False), 32),
+        "nn.ReLU() (no parameters at all)": (nn.ReLU(), 0),
+    }
+    for what, (module, nbytes) in cases.items():
+        try:
+            got = impl.module_nbytes(module)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - reported below, outside the handler
+            got = f"{type(err).__name__}: {err}"
+        expect(got == nbytes, f"module_nbytes({what}) should be {nbytes}, got {got}",
+               "a module may register a parameter or buffer as None (no bias, no running stats): "
+               "module.parameters() and module.buffers() skip those, a walk over _parameters/_buffers does not")
 
 
 @module_nbytes
