@@ -408,14 +408,16 @@ def test_sdpa_takes_non_contiguous_queries_keys_and_values(impl):
 
 
 @scaled_dot_product_attention
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", [torch.bfloat16], ids=["bfloat16"])
 def test_sdpa_half_precision_with_a_fully_masked_row(impl, dtype):
+    # float16 is left out on purpose: the contract names no dtype, and a fill of -1e9 (which float16
+    # cannot hold) is a common, otherwise correct style.
     q, k, v = (_randn(2, 4, 3, seed=73), _randn(2, 5, 3, seed=74), _randn(2, 5, 2, seed=75))
     mask = _random_mask(4, 5, seed=76)
     mask[1] = False
     leaves = [t.to(dtype).requires_grad_() for t in (q, k, v)]
-    hint = ("in float16 the most negative number is -65504: -1e9 or float32's minimum do not fit (masked_fill "
-            "raises, a cast gives -inf). Fill with torch.finfo(scores.dtype).min, and zero the masked weights")
+    hint = ("compute in the dtype of q, k and v, and keep a fully masked query finite: zero its weights "
+            "(after the softmax) rather than letting every score be -inf")
     try:
         out, weights = _call_sdpa(impl, *leaves, mask)
     except AssertionError:
