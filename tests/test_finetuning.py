@@ -1,4 +1,6 @@
-"""Topic 6 - fine-tuning: freezing, parameter counts, new heads, partial unfreezing, optimizer groups, BatchNorm."""
+"""Tests of the finetuning topic: freezing, counting, new heads, partial unfreezing, optimizer groups, BatchNorm."""
+
+from __future__ import annotations
 
 import copy
 
@@ -23,7 +25,7 @@ RESNET18_PARAMS = 11_689_512  # torchvision.models.resnet18(): weights and biase
 STAGES = ["layer4", "layer3", "layer2", "layer1"]  # the order unfreeze_last_blocks thaws them in
 
 
-# --- models ---------------------------------------------------------------------------------
+# ---------------------------------------------------------------- models
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +134,7 @@ def stage_of(name):
     return name.split(".")[0]
 
 
-# --- freeze / unfreeze ----------------------------------------------------------------------
+# ---------------------------------------------------------------- freeze / unfreeze
 
 
 @freeze
@@ -193,7 +195,7 @@ def test_unfreeze_does_not_touch_other_submodules(impl):
            f"unfreeze(model.fc) should thaw exactly the head; trainable now: {sorted(trainable_names(model))}")
 
 
-# --- count_parameters -----------------------------------------------------------------------
+# ---------------------------------------------------------------- count_parameters
 
 
 @count_parameters
@@ -248,7 +250,7 @@ def test_count_parameters_frozen_tied_weight(impl):
     expect(got == 26, f"with the tied 6x6 weight frozen, 26 parameters are trainable, got {got}")
 
 
-# --- replace_head ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- replace_head
 
 
 @replace_head
@@ -312,7 +314,7 @@ def test_replace_head_keeps_the_backbone(impl):
                      hint="only model.fc changes; the pretrained backbone is the point of fine-tuning")
 
 
-# --- prepare_linear_probe -------------------------------------------------------------------
+# ---------------------------------------------------------------- prepare_linear_probe
 
 
 @prepare_linear_probe
@@ -359,7 +361,7 @@ def test_linear_probe_training_changes_only_the_head(impl):
     expect(not torch.equal(model.fc.weight, before["fc.weight"]), "training the probe did not change the head")
 
 
-# --- unfreeze_last_blocks -------------------------------------------------------------------
+# ---------------------------------------------------------------- unfreeze_last_blocks
 
 
 def _expect_stages(model, n, context=""):
@@ -410,7 +412,7 @@ def test_unfreeze_last_blocks_rejects_n_outside_0_to_4(impl, resnet, n):
         impl.unfreeze_last_blocks(resnet, n)
 
 
-# --- trainable_param_groups -----------------------------------------------------------------
+# ---------------------------------------------------------------- trainable_param_groups
 
 DEFAULT_LR, DEFAULT_WD = 123.0, 456.0  # optimizer defaults that no group may fall back on
 
@@ -584,7 +586,7 @@ def test_groups_train_with_torch_optimizers(impl, optimizer):
             expect_equal(p.detach(), before[name], what=f"frozen {name} after {optimizer} steps")
 
 
-# --- set_train_mode -------------------------------------------------------------------------
+# ---------------------------------------------------------------- set_train_mode
 
 
 def _probe(dropout=0.5):
@@ -707,7 +709,7 @@ def test_set_train_mode_resnet18_linear_probe_statistics_stay(impl, resnet):
     _expect_stats_kept(resnet, before, before, "a resnet18 linear probe, one training forward")
 
 
-# --- choose_strategy ------------------------------------------------------------------------
+# ---------------------------------------------------------------- choose_strategy
 
 ALLOWED = {"linear_probe", "partial", "full", "lora"}
 
@@ -739,7 +741,7 @@ def test_choose_strategy_returns_only_the_four_strategies(impl):
                        f"not one of {sorted(ALLOWED)}")
 
 
-# --- demo -----------------------------------------------------------------------------------
+# ---------------------------------------------------------------- demo
 
 
 @demo

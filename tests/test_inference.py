@@ -1,9 +1,11 @@
-"""Topic 8 - inference is not training: eval(), no_grad, MC dropout and BatchNorm statistics.
+"""Tests of the inference topic, inference is not training: eval(), no_grad, MC dropout and BatchNorm statistics.
 
 The models here record, through forward pre-hooks on every submodule, the mode each module was in
 and whether autograd was on while it ran, so the tests see what happened inside the call and not
 only what came out of it.
 """
+
+from __future__ import annotations
 
 import copy
 
@@ -22,7 +24,7 @@ demo = pytest.mark.exercise("demo")
 F64 = torch.float64
 
 
-# ---------------------------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- helpers
 
 
 def mlp(*, p: float = 0.5) -> nn.Sequential:
@@ -144,7 +146,7 @@ def expect_bn_state_untouched(model: nn.Module, before: dict[str, torch.Tensor],
         )
 
 
-# ---------------------------------------------------------------------------------------- predict
+# ---------------------------------------------------------------- predict
 
 BN_IN_TRAIN = "a BatchNorm in training mode updates running_mean, running_var and num_batches_tracked on every forward"
 
@@ -239,7 +241,7 @@ def test_predict_on_cuda_matches_cpu_eval_forward(impl):
     expect_bn_state_untouched(model, before, "predict", BN_IN_TRAIN)
 
 
-# -------------------------------------------------------------------------------- mc_dropout_predict
+# ---------------------------------------------------------------- mc_dropout_predict
 
 
 class TwoPaths(nn.Module):
@@ -438,7 +440,7 @@ def test_mc_dropout_on_cuda(impl):
     expect_bn_state_untouched(model, before, "mc_dropout_predict", BN_IN_TRAIN)
 
 
-# -------------------------------------------------------------------------------- update_bn_stats
+# ---------------------------------------------------------------- update_bn_stats
 
 
 def bn_net() -> nn.Sequential:
@@ -639,7 +641,7 @@ def test_update_bn_stats_moves_batches_to_the_device(impl):
                      rtol=1e-8, atol=1e-10, hint="move each input batch to `device` before the forward pass")
 
 
-# ---------------------------------------------------------------------------------------------- demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

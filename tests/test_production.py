@@ -1,8 +1,10 @@
-"""Topic 9 - production: atomic checkpoints that resume exactly, mixed precision, peak GPU memory.
+"""Tests of the production topic: atomic checkpoints that resume exactly, mixed precision, peak GPU memory.
 
 Checkpoint files live in pytest's tmp_path. Crashes are simulated: an `extra` object that cannot
 be pickled, and a torch.save that writes half a file and raises.
 """
+
+from __future__ import annotations
 
 import copy
 import os

@@ -1,10 +1,12 @@
-"""Topic 3 - training loops: the zero_grad bug, train/eval modes, per-sample means, accumulation, best weights.
+"""Tests of the training_loop topic: the zero_grad bug, train/eval modes, per-sample means, accumulation, best weights.
 
 Every training test runs the implementation and a reference loop written here on copies of the same
 tiny float64 model with plain SGD, then compares the parameters: a loop whose steps used the wrong
 gradient (stale, summed, missing, one batch late) cannot match. Where a result matches a known wrong
 loop instead, the message names that mistake.
 """
+
+from __future__ import annotations
 
 import copy
 import math
@@ -32,7 +34,7 @@ STALE_HINT = (
 )
 
 
-# ---------------------------------------------------------------------------- fixtures and references
+# ---------------------------------------------------------------- fixtures and references
 
 
 def make_model(*, batchnorm: bool = False, seed: int = 0) -> nn.Module:
@@ -236,7 +238,7 @@ def run_loop(fn, *args, **kwargs):
     raise error
 
 
-# ---------------------------------------------------------------------------- train_one_epoch
+# ---------------------------------------------------------------- train_one_epoch
 
 
 @train_one_epoch
@@ -392,7 +394,7 @@ def test_train_one_epoch_moves_batches_to_cuda(impl):
     )
 
 
-# ---------------------------------------------------------------------------- evaluate
+# ---------------------------------------------------------------- evaluate
 
 
 class Probe(nn.Module):
@@ -610,7 +612,7 @@ def test_evaluate_moves_batches_to_cuda(impl):
     expect(math.isclose(acc, want_acc, rel_tol=1e-12), f"the accuracy on cuda is {acc!r}; expected {want_acc!r}")
 
 
-# ---------------------------------------------------------------------------- train_with_accumulation
+# ---------------------------------------------------------------- train_with_accumulation
 
 
 def accumulation_suspects(model, batches, accum_steps, *, stale=None):
@@ -799,7 +801,7 @@ def test_train_with_accumulation_moves_batches_to_cuda(impl):
     expect(math.isclose(got, want, rel_tol=1e-7), f"the loss returned on cuda is {got!r}; expected {want!r}")
 
 
-# ---------------------------------------------------------------------------- fit
+# ---------------------------------------------------------------- fit
 
 
 def fit_problem():
@@ -933,7 +935,7 @@ def test_fit_runs_on_cuda(impl):
                      rtol=1e-7, atol=1e-9)
 
 
-# ---------------------------------------------------------------------------- demo
+# ---------------------------------------------------------------- demo
 
 
 @demo
