@@ -737,10 +737,18 @@ def test_update_bn_stats_without_batchnorm_changes_nothing(impl):
     expect_flags_restored(model, before_flags, "update_bn_stats")
 
 
-def failing_loader(batches, fail_after: int):
-    """A one-shot loader (a generator) that yields `fail_after` batches, then raises Boom."""
-    yield from batches[:fail_after]
-    raise Boom("the loader failed in the middle of the pass")
+class FailingLoader:
+    """A loader of len(batches) batches that yields the first `fail_after`, then raises Boom."""
+
+    def __init__(self, batches, fail_after: int):
+        self.batches, self.fail_after = batches, fail_after
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        yield from self.batches[: self.fail_after]
+        raise Boom("the loader failed in the middle of the pass")
 
 
 @update_bn_stats
@@ -752,7 +760,7 @@ def test_update_bn_stats_restores_momenta_flags_and_autograd_when_the_loader_rai
     momenta = {name: bn.momentum for name, bn in bns(model)}
     before = flags(model)
     log = ModeLog(model)
-    expect_boom(impl.update_bn_stats, model, failing_loader(image_loader(), 2), what="update_bn_stats")
+    expect_boom(impl.update_bn_stats, model, FailingLoader(image_loader(), 2), what="update_bn_stats")
     expect(log.calls, "update_bn_stats never called the model before the loader failed")
     expect_ran_without_grad(log, "update_bn_stats")
     for name, bn in bns(model):
