@@ -17,7 +17,16 @@ import pytest
 import torch
 from torch import nn
 
-from kata.checks import expect, expect_close, expect_device, expect_dtype, expect_equal, expect_raises, expect_shape
+from kata.checks import (
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_raises,
+    expect_shape,
+    fail,
+)
 
 LoRALinear = pytest.mark.exercise("LoRALinear")
 apply_lora = pytest.mark.exercise("apply_lora")
@@ -212,17 +221,18 @@ def test_lora_linear_factors_live_on_the_device_of_base_weight(impl):
 
 
 @LoRALinear
-def test_lora_linear_scaling_is_alpha_over_r(impl):
+@pytest.mark.parametrize(("r", "alpha"), [(4, 12.0), (4, 6)], ids=["alpha_12.0", "alpha_6_int"])
+def test_lora_linear_scaling_is_alpha_over_r(impl, r, alpha):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
-    r, alpha = 4, 12.0  # alpha / r = 3, r / alpha = 1/3
-    layer = impl.LoRALinear(base, r=r, alpha=alpha)
+    layer = impl.LoRALinear(base, r=r, alpha=alpha)  # alpha / r = 3 or 1.5 (an int alpha: true division)
     A, B = _train_lora(layer)
     x = _x(6, 7)
     got = layer(x)
-    expect_close(got, _reference(x, weight, bias, A, B, alpha, r), what="LoRALinear output with r=4, alpha=12",
-                 rtol=1e-10, atol=1e-10, hint=_lora_factor_ratio(got, x, weight, bias, A, B, alpha, r)
-                 + ": is the scale r / alpha, or missing?")
+    expect_close(got, _reference(x, weight, bias, A, B, alpha, r),
+                 what=f"LoRALinear output with r={r}, alpha={alpha!r}", rtol=1e-10, atol=1e-10,
+                 hint=_lora_factor_ratio(got, x, weight, bias, A, B, alpha, r)
+                 + ": is the scale r / alpha, missing, or an integer division (alpha // r)?")
 
 
 @LoRALinear
@@ -234,6 +244,68 @@ def test_lora_linear_works_on_any_leading_shape(impl):
     x = _x(2, 3, 7)  # (batch, tokens, in)
     expect_close(layer(x), _reference(x, weight, bias, A, B, 2.0, 2), what="LoRALinear on a (2, 3, 7) input",
                  rtol=1e-10, atol=1e-10, hint="x @ lora_A.T @ lora_B.T works on the last dimension of any shape")
+
+
+@LoRALinear
+def test_lora_linear_takes_a_single_unbatched_sample(impl):
+    base = _linear(7, 5)
+    weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
+    layer = impl.LoRALinear(base, r=2, alpha=3.0)
+    A, B = _train_lora(layer)
+    x = _x(7)  # (in,): no leading dimension at all, as nn.Linear accepts
+    try:
+        got = layer(x)
+    except (RuntimeError, IndexError) as err:
+        fail(f"LoRALinear failed on a single 1-D sample of shape (7,): {err}",
+             "x is (*, in_features) and * may be empty: x @ lora_A.T @ lora_B.T works for any number of leading "
+             "dimensions, none included; flattening them with flatten(0, -2) does not")
+    expect_close(got, _reference(x, weight, bias, A, B, 3.0, 2), what="LoRALinear on a (7,) input",
+                 rtol=1e-10, atol=1e-10, hint="a 1-D sample gives a 1-D output of shape (out_features,)")
+
+
+@LoRALinear
+@pytest.mark.parametrize("layout", ["transposed_leading", "transposed_last", "strided"])
+def test_lora_linear_takes_non_contiguous_inputs(impl, layout):
+    base = _linear(7, 5)
+    weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
+    layer = impl.LoRALinear(base, r=2, alpha=3.0)
+    A, B = _train_lora(layer)
+    if layout == "transposed_leading":
+        x = _x(3, 2, 7).transpose(0, 1)  # (2, 3, 7): the two leading dimensions cannot be merged by a view
+    elif layout == "transposed_last":
+        x = _x(7, 4).T  # (4, 7): the feature dimension has stride 4
+    else:
+        x = _x(4, 14)[:, ::2]  # (4, 7): every other column
+    assert not x.is_contiguous(), "test setup: the input should be a non-contiguous view"
+    x_before = x.clone()
+    try:
+        got = layer(x)
+    except RuntimeError as err:
+        fail(f"LoRALinear failed on a non-contiguous input of shape {tuple(x.shape)}: {err}",
+             "inputs may be views (transposed, sliced): .view() needs compatible strides, .reshape() or plain "
+             "matmuls on the last dimension do not")
+    expect_close(got, _reference(x_before, weight, bias, A, B, 3.0, 2),
+                 what=f"LoRALinear on a non-contiguous {tuple(x.shape)} input ({layout})", rtol=1e-10, atol=1e-10,
+                 hint="a view computes the same as its contiguous copy")
+    expect_equal(x, x_before, what="the input after LoRALinear's forward", hint="forward must not write into x")
+
+
+class _SubclassedLinear(nn.Linear):
+    """An nn.Linear subclass, like nn.MultiheadAttention's out_proj: still an nn.Linear."""
+
+
+@LoRALinear
+def test_lora_linear_accepts_a_subclass_of_linear(impl):
+    base = _SubclassedLinear(7, 5, dtype=F64)
+    with torch.no_grad():
+        base.weight.copy_(_linear(7, 5).weight)
+    try:
+        layer = impl.LoRALinear(base, r=2)
+    except TypeError as err:
+        fail(f"LoRALinear refused a subclass of nn.Linear: {err}",
+             "a subclass of nn.Linear is an nn.Linear: check with isinstance(base, nn.Linear), not type(base) is ...")
+    x = _x(3, 7)
+    expect_equal(layer(x), base(x).detach(), what="LoRALinear(subclass of nn.Linear) output at init")
 
 
 @LoRALinear
@@ -408,6 +480,21 @@ def test_lora_linear_merge_keeps_the_output(impl):
 
 
 @LoRALinear
+def test_lora_linear_merge_leaves_the_base_frozen_without_a_graph(impl):
+    base = _linear(7, 5)
+    layer = impl.LoRALinear(base, r=3, alpha=6.0)
+    _train_lora(layer)
+    hint = ("merge and unmerge change base.weight in place under torch.no_grad(): outside it, an in-place update "
+            "with the trainable lora_A / lora_B records a graph and makes the frozen weight require grad")
+    for step in ("merge", "unmerge"):
+        getattr(layer, step)()  # with autograd on, as in a training script
+        w = base.weight
+        expect(not w.requires_grad, f"base.weight requires grad after {step}(): the frozen base became trainable",
+               hint)
+        expect(w.grad_fn is None, f"base.weight carries a graph after {step}() (grad_fn={w.grad_fn})", hint)
+
+
+@LoRALinear
 def test_lora_linear_merged_flag(impl):
     layer = impl.LoRALinear(_linear(7, 5), r=2)
     expect(layer.merged is False, f"merged should be False on a new layer, got {layer.merged!r}")
@@ -561,6 +648,28 @@ def test_apply_lora_wraps_only_linear_layers(impl):
            f"q_proj, an nn.Sequential, became {type(model.q_proj).__name__}", hint)
 
 
+class _SubclassedProjections(nn.Module):
+    """q_proj and v_proj are subclasses of nn.Linear (as nn.MultiheadAttention's out_proj is)."""
+
+    def __init__(self, d: int = 4):
+        super().__init__()
+        self.q_proj = _SubclassedLinear(d, d)
+        self.v_proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        return self.v_proj(torch.tanh(self.q_proj(x)))
+
+
+@apply_lora
+def test_apply_lora_wraps_subclasses_of_linear(impl):
+    model = impl.apply_lora(_SubclassedProjections().to(F64), target_modules=("q_proj", "v_proj"), r=2)
+    for name in ("q_proj", "v_proj"):
+        expect(isinstance(getattr(model, name), impl.LoRALinear),
+               f"{name} ({'a subclass of nn.Linear' if name == 'q_proj' else 'an nn.Linear'}) was not wrapped: it is "
+               f"{type(getattr(model, name)).__name__}",
+               "a subclass of nn.Linear is an nn.Linear: match with isinstance(child, nn.Linear), not type(child) is")
+
+
 @apply_lora
 def test_apply_lora_freezes_everything_but_the_lora_factors(impl):
     model = impl.apply_lora(_net(), r=2)
@@ -617,6 +726,39 @@ def test_apply_lora_passes_r_alpha_and_dropout_on(impl):
 def test_apply_lora_raises_when_nothing_matches(impl):
     with expect_raises(ValueError, "apply_lora(model, target_modules=('nope',))", names="nope"):
         impl.apply_lora(_net(), target_modules=("nope",))
+
+
+@apply_lora
+@pytest.mark.parametrize("kind", ["list", "set", "generator"])
+def test_apply_lora_takes_any_iterable_of_names(impl, kind):
+    names = ["q_proj", "v_proj"]
+    targets = {"list": names, "set": set(names), "generator": (n for n in names)}[kind]
+    model = _net()
+    hint = ("target_modules is any iterable of names: turn it into a set once (a generator can be read only once, "
+            "and `name in generator` consumes it)")
+    try:
+        impl.apply_lora(model, target_modules=targets, r=2)
+    except ValueError as err:
+        fail(f"apply_lora with target_modules given as a {kind} of 'q_proj' and 'v_proj' found nothing: {err}", hint)
+    layers = _lora_layers(impl, model)
+    expect(sorted(layers) == sorted(TARGET_PATHS),
+           f"apply_lora with target_modules given as a {kind} wrapped {sorted(layers)}; expected {TARGET_PATHS}",
+           hint)
+
+
+@apply_lora
+def test_apply_lora_leaves_the_model_unchanged_when_nothing_matches(impl):
+    model = _net()
+    model.head.requires_grad_(False)  # mixed flags, to see them kept
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+    with expect_raises(ValueError, "apply_lora(model, target_modules=('nope',))", names="nope"):
+        impl.apply_lora(model, target_modules=("nope",))
+    changed = [name for name, p in model.named_parameters() if p.requires_grad != before.get(name)]
+    expect(not changed,
+           f"apply_lora raised ValueError (nothing matched) but had already changed requires_grad of {changed[:4]}",
+           "find the layers first, raise if there are none, and only then freeze and wrap: an error leaves the "
+           "model as it was")
+    expect(not _lora_layers(impl, model), "apply_lora raised ValueError but left LoRALinear layers in the model")
 
 
 @apply_lora
@@ -695,6 +837,22 @@ def test_lora_state_dict_round_trips_into_a_fresh_adapted_model(impl):
         expect(layer.lora_A.requires_grad and layer.lora_B.requires_grad,
                f"{path}'s LoRA factors stopped being trainable parameters after loading",
                "copy values into the existing parameters (load_state_dict or param.copy_), don't replace them")
+
+
+@lora_state_dict
+def test_load_lora_state_dict_copies_into_the_models_own_dtype(impl):
+    pretrained, adapted = _adapted_net(impl)
+    sd32 = {k: v.detach().float() for k, v in impl.lora_state_dict(adapted).items()}  # an adapter shipped in float32
+    fresh = impl.apply_lora(copy.deepcopy(pretrained), r=2, alpha=3.0).eval()
+    impl.load_lora_state_dict(fresh, sd32)
+    params = dict(fresh.named_parameters())
+    for key, value in sd32.items():
+        expect_close(params[key], value.to(F64), what=f"{key} after loading a float32 adapter into a float64 model",
+                     rtol=0, atol=0,
+                     hint="copy the values into the model's own parameters (load_state_dict or param.copy_ cast "
+                     "them to the parameter's dtype and device); param.data = value swaps in the float32 tensor")
+    out = fresh(_x(4, 5))
+    expect_dtype(out, F64, "the float64 model's output after loading a float32 adapter")
 
 
 @lora_state_dict
@@ -817,6 +975,23 @@ def test_merge_lora_does_not_merge_an_already_merged_layer_twice(impl):
     merged = impl.merge_lora(adapted)
     expect_close(merged(x), expected, what="output of merge_lora after one layer was already merged",
                  rtol=1e-10, atol=1e-10, hint="a layer whose `merged` is True already carries its update")
+
+
+@merge_lora
+def test_merge_lora_of_a_lone_lora_linear_returns_its_merged_base(impl):
+    base = _linear(7, 5)
+    layer = impl.LoRALinear(base, r=2, alpha=4.0)
+    A, B = _train_lora(layer)
+    weight = base.weight.detach().clone()
+    x = _x(3, 7)
+    expected = layer(x).detach()
+    got = impl.merge_lora(layer)
+    expect(isinstance(got, nn.Linear) and not isinstance(got, impl.LoRALinear),
+           f"merge_lora(LoRALinear) returned {type(got).__name__}; expected a plain nn.Linear",
+           "the model may itself be a LoRALinear: it has no parent to setattr on, so return its merged base")
+    expect_close(got.weight.detach(), weight + (B @ A) * 2.0, what="merge_lora(LoRALinear).weight",
+                 rtol=1e-12, atol=1e-12, hint="W + lora_B @ lora_A * (alpha / r)")
+    expect_close(got(x), expected, what="merge_lora(LoRALinear) output", rtol=1e-10, atol=1e-10)
 
 
 @merge_lora
