@@ -9,7 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kata.checks import expect, expect_close, expect_equal, expect_raises
+from kata.checks import (
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_raises,
+    expect_shape,
+    fail,
+)
 
 freeze = pytest.mark.exercise("freeze")
 count_parameters = pytest.mark.exercise("count_parameters")
@@ -195,6 +204,20 @@ def test_unfreeze_does_not_touch_other_submodules(impl):
            f"unfreeze(model.fc) should thaw exactly the head; trainable now: {sorted(trainable_names(model))}")
 
 
+@freeze
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_freeze_and_unfreeze_leave_the_mode_alone(impl, mode):
+    model = SmallNet()
+    model.train(mode == "train")
+    for fn in ("freeze", "unfreeze"):
+        getattr(impl, fn)(model)
+        flipped = [name or "the model" for name, m in model.named_modules() if m.training != (mode == "train")]
+        expect(not flipped,
+               f"{fn} changed the train/eval mode of {flipped[:4]} (the model was in {mode} mode)",
+               "freezing is requires_grad and nothing else: train()/eval() switch Dropout and BatchNorm, a different "
+               "thing, left to the caller")
+
+
 # ---------------------------------------------------------------- count_parameters
 
 
@@ -312,6 +335,27 @@ def test_replace_head_keeps_the_backbone(impl):
         expect(name in after, f"the backbone lost {name} when the head was replaced")
         expect_equal(after[name], value, what=f"backbone {name} after replace_head",
                      hint="only model.fc changes; the pretrained backbone is the point of fine-tuning")
+
+
+@replace_head
+def test_replace_head_takes_the_dtype_of_the_old_head(impl):
+    model = SmallNet().double()
+    impl.replace_head(model, 4)
+    hint = ("create the new head with the old head's dtype and device: nn.Linear(..., dtype=old.weight.dtype, "
+            "device=old.weight.device); a plain nn.Linear is float32 on the CPU")
+    expect_dtype(model.fc.weight, torch.float64, "the new head's weight on a float64 model", hint)
+    out = model(torch.randn(2, 3, 6, 6, dtype=torch.float64))
+    expect_dtype(out, torch.float64, "the output of a float64 model with its new head", hint)
+
+
+@replace_head
+@pytest.mark.cuda
+def test_replace_head_on_cuda_lives_on_cuda(impl):
+    model = SmallNet().cuda()
+    impl.replace_head(model, 4)
+    expect_device(model.fc.weight, model.features[0].weight.device, "the new head's weight on a CUDA model",
+                  "create the new head on the old head's device (device=old.weight.device)")
+    expect_shape(model(torch.randn(2, 3, 6, 6, device="cuda")), (2, 4), "the CUDA model's output with its new head")
 
 
 # ---------------------------------------------------------------- prepare_linear_probe
@@ -555,6 +599,103 @@ def test_groups_no_weight_decay_on_batchnorm1d(impl):
         expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
                "a BatchNorm1d is a BatchNorm too: recognise norm layers by type, all their variants "
                "(nn.modules.batchnorm._BatchNorm covers BatchNorm1d/2d/3d)")
+
+
+class NestedHead(nn.Module):
+    """A head `fc` that is itself a small network (Linear -> LayerNorm -> Linear), on a BatchNorm backbone."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(8, 6), nn.LayerNorm(6), nn.ReLU(), nn.Linear(6, 2))
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+@trainable_param_groups
+def test_groups_head_lr_on_every_parameter_of_a_nested_head(impl):
+    model = NestedHead()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    decayed = {"features.0.weight", "fc.0.weight", "fc.3.weight"}
+    for name, (lr, wd) in settings.items():
+        want_lr = 0.1 if name.startswith("fc.") else 0.01
+        expect(lr == want_lr, f"{name} has lr={lr}, expected {want_lr} ({'head' if want_lr == 0.1 else 'backbone'})",
+               "the head is everything inside model.fc, nested layers included: model.fc.parameters() recurses")
+        want_wd = 0.05 if name in decayed else 0.0
+        expect(wd == want_wd, f"{name} should get weight_decay={want_wd}, got {wd}",
+               "inside the head too, biases and norm weights (fc.1 is a LayerNorm) get no weight decay")
+
+
+@trainable_param_groups
+def test_groups_of_a_model_without_fc_are_all_backbone(impl):
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    try:
+        settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    except AttributeError as err:
+        fail(f"trainable_param_groups failed on a model without an `fc` attribute: {err}",
+             "a model may have no fc (getattr(model, 'fc', None)): then every parameter is backbone")
+    _expect_exactly(settings, model)
+    for name, (lr, wd) in settings.items():
+        expect(lr == 0.01, f"{name} has lr={lr}; a model without fc has no head, so every lr is backbone_lr=0.01")
+        want_wd = 0.05 if name in {"0.weight", "3.weight"} else 0.0
+        expect(wd == want_wd, f"{name} should get weight_decay={want_wd}, got {wd}")
+
+
+class OddParameters(nn.Module):
+    """One-dimensional parameters that are neither biases nor norm weights: a learned scale and a PReLU slope."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(4))
+        self.proj = nn.Linear(4, 4)
+        self.act = nn.PReLU(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.act(self.proj(x * self.scale)))
+
+
+@trainable_param_groups
+def test_groups_decay_one_dimensional_weights_that_are_not_biases_or_norms(impl):
+    model = OddParameters()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.0 if name.endswith("bias") else 0.05
+        expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
+               "only biases and the weights of normalisation layers are exempt: a 1-D parameter is not a bias for "
+               "being 1-D (scale, act.weight of a PReLU); decide by name and by the owning layer's type, not p.ndim")
+
+
+class MoreNorms(nn.Module):
+    """Norm layers of other dimensions: BatchNorm3d, InstanceNorm1d and InstanceNorm3d (affine)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 1)
+        self.bn3 = nn.BatchNorm3d(4)
+        self.in3 = nn.InstanceNorm3d(4, affine=True)
+        self.in1 = nn.InstanceNorm1d(4, affine=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.in3(self.bn3(self.conv(x))).flatten(2)  # (N, 4, D*H*W)
+        return self.fc(self.in1(h).mean(dim=2))
+
+
+@trainable_param_groups
+def test_groups_no_weight_decay_on_norms_of_every_dimension(impl):
+    model = MoreNorms()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in {"conv.weight", "fc.weight"} else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
+               "recognise norm layers by their base classes, every dimension included: "
+               "nn.modules.batchnorm._BatchNorm (BatchNorm1d/2d/3d) and nn.modules.instancenorm._InstanceNorm "
+               "(InstanceNorm1d/2d/3d), besides nn.LayerNorm and nn.GroupNorm")
 
 
 @trainable_param_groups
