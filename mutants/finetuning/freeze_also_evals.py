@@ -1,5 +1,7 @@
-"""Pitfall: freeze also calls module.eval(), switching Dropout and BatchNorm off as a side effect
-(finetuning.freeze)."""
+"""Pitfall: freeze also switches the module to eval mode (finetuning.freeze).
+
+Dropout and BatchNorm change behaviour as a side effect of freezing.
+"""
 
 from __future__ import annotations
 

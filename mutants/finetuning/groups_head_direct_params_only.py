@@ -1,5 +1,7 @@
-"""Pitfall: the head is recognised as the module model.fc itself, so the parameters of layers nested inside a
-head that is a small network get the backbone's learning rate (finetuning.trainable_param_groups)."""
+"""Pitfall: head found as the module model.fc itself (finetuning.trainable_param_groups).
+
+The parameters of layers nested inside a head that is a small network get the backbone's learning rate.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: weight decay skipped for every 1-D parameter (p.ndim == 1) instead of biases and norm weights, so a
-learned 1-D scale or a PReLU slope goes undecayed (finetuning.trainable_param_groups)."""
+"""Pitfall: no weight decay for every 1-D parameter (finetuning.trainable_param_groups).
+
+p.ndim == 1 instead of biases and norm weights: a learned 1-D scale or a PReLU slope goes undecayed.
+"""
 
 from __future__ import annotations
 

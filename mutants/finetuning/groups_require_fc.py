@@ -1,5 +1,7 @@
-"""Pitfall: trainable_param_groups reads model.fc unconditionally, so a model without an fc head fails
-(finetuning.trainable_param_groups)."""
+"""Pitfall: model.fc read unconditionally (finetuning.trainable_param_groups).
+
+A model without an fc head fails with AttributeError.
+"""
 
 from __future__ import annotations
 

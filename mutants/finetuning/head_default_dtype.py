@@ -1,5 +1,7 @@
-"""Pitfall: the new head is a plain nn.Linear, float32 on the CPU, whatever the old head's dtype and device
-(finetuning.replace_head)."""
+"""Pitfall: the new head ignores the old head's dtype and device (finetuning.replace_head).
+
+A plain nn.Linear is float32 on the CPU: a float64 (or CUDA) model cannot run its new head.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: norm layers listed by hand in 1d/2d flavours, so BatchNorm3d and InstanceNorm1d/3d weights are decayed
-(finetuning.trainable_param_groups)."""
+"""Pitfall: norm layers listed by hand (finetuning.trainable_param_groups).
+
+Only the 1d/2d flavours are listed, so BatchNorm3d and InstanceNorm1d/3d weights are decayed.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: update_bn_stats asks the loader for len() to skip an empty one, so a one-shot iterable (a generator)
-fails (inference.update_bn_stats)."""
+"""Pitfall: update_bn_stats calls len(loader) (inference.update_bn_stats).
+
+It wants to skip an empty loader, and a one-shot iterable such as a generator fails.
+"""
 
 from __future__ import annotations
 

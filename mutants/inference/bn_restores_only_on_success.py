@@ -1,5 +1,7 @@
-"""Pitfall: update_bn_stats puts the momenta and training flags back only when the whole pass succeeds
-(inference.update_bn_stats)."""
+"""Pitfall: momenta and flags restored only on success (inference.update_bn_stats).
+
+A loader that raises in the middle of the pass leaves momentum None and every module in train mode.
+"""
 
 from __future__ import annotations
 

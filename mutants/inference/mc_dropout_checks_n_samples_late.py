@@ -1,5 +1,7 @@
-"""Pitfall: MC dropout switches the modes first and raises ValueError for n_samples < 2 afterwards, leaving them
-switched (inference.mc_dropout_predict)."""
+"""Pitfall: n_samples checked after the modes changed (inference.mc_dropout_predict).
+
+The ValueError for n_samples < 2 leaves every module in the MC dropout modes.
+"""
 
 from __future__ import annotations
 

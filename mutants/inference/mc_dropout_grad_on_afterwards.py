@@ -1,5 +1,8 @@
-"""Pitfall: MC dropout switches autograd on afterwards instead of putting back the caller's mode
-(inference.mc_dropout_predict)."""
+"""Pitfall: autograd switched on afterwards (inference.mc_dropout_predict).
+
+torch.set_grad_enabled(True) instead of putting back the caller's mode: inside a caller's no_grad
+block it turns autograd on.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: apply_lora tests `name in target_modules` for every layer, which consumes a generator on the first
-test (lora.apply_lora)."""
+"""Pitfall: `name in target_modules` tested per layer (lora.apply_lora).
+
+On a generator the first test consumes it, and nothing else matches.
+"""
 
 from __future__ import annotations
 

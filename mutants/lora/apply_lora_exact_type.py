@@ -1,5 +1,7 @@
-"""Pitfall: apply_lora matches type(child) is nn.Linear, so a target that is a subclass of nn.Linear is left
-unwrapped (lora.apply_lora)."""
+"""Pitfall: targets matched with type(child) is nn.Linear (lora.apply_lora).
+
+A target that subclasses nn.Linear is left unwrapped.
+"""
 
 from __future__ import annotations
 

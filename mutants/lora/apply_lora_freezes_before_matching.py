@@ -1,5 +1,7 @@
-"""Pitfall: apply_lora freezes the whole model before it finds out that nothing matched, so its ValueError leaves
-the model frozen (lora.apply_lora)."""
+"""Pitfall: the model frozen before the match is checked (lora.apply_lora).
+
+When nothing matched, the ValueError leaves the whole model frozen.
+"""
 
 from __future__ import annotations
 

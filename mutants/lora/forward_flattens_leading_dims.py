@@ -1,5 +1,7 @@
-"""Pitfall: forward flattens the leading dimensions with flatten(0, -2), which fails on a single 1-D sample
-(lora.LoRALinear)."""
+"""Pitfall: leading dimensions flattened with flatten(0, -2) (lora.LoRALinear).
+
+A single 1-D sample has no dimension -2: forward fails on it.
+"""
 
 from __future__ import annotations
 

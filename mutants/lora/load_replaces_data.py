@@ -1,5 +1,7 @@
-"""Pitfall: load_lora_state_dict assigns param.data = value, so a float32 adapter turns a float64 model's factors
-into float32 (lora.lora_state_dict)."""
+"""Pitfall: the adapter assigned with param.data = value (lora.lora_state_dict).
+
+A float32 adapter turns a float64 model's factors float32 (and shares storage with the dict).
+"""
 
 from __future__ import annotations
 

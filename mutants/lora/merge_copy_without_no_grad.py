@@ -1,5 +1,7 @@
-"""Pitfall: merge and unmerge write base.weight with copy_ outside torch.no_grad(), so the frozen weight records a
-graph and requires grad (lora.LoRALinear)."""
+"""Pitfall: merge and unmerge write base.weight outside no_grad (lora.LoRALinear).
+
+copy_ with the trainable factors records a graph: the frozen weight then requires grad.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: merge_lora only replaces LoRALinear children, so a model that is itself a LoRALinear comes back
-unmerged and wrapped (lora.merge_lora)."""
+"""Pitfall: only LoRALinear children replaced (lora.merge_lora).
+
+A model that is itself a LoRALinear comes back unmerged and wrapped.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: autocast entered and exited by hand, with no exit when the loss raises: autocast stays on for the caller
-(production.amp_train_step)."""
+"""Pitfall: autocast entered and exited by hand (production.amp_train_step).
+
+Nothing exits it when the loss raises: autocast stays on for the caller.
+"""
 
 from __future__ import annotations
 

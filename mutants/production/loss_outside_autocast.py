@@ -1,5 +1,7 @@
-"""Pitfall: only the forward pass runs under autocast; the loss is computed after the block, in the outputs'
-low precision (production.amp_train_step)."""
+"""Pitfall: the loss computed after the autocast block (production.amp_train_step).
+
+Only the forward pass runs under autocast; the loss runs in the outputs' low precision (a bfloat16 softmax).
+"""
 
 from __future__ import annotations
 

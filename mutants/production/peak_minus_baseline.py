@@ -1,5 +1,7 @@
-"""Pitfall: peak_memory_bytes subtracts the memory allocated before fn, reporting fn's growth instead of the device's
-peak (production.peak_memory_bytes)."""
+"""Pitfall: the memory allocated before fn subtracted (production.peak_memory_bytes).
+
+fn's growth is reported instead of the device's peak.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: load_checkpoint hands torch.set_rng_state the saved state where map_location put it, so
-map_location='cuda' fails: the CPU generator wants a CPU ByteTensor (production.save_checkpoint)."""
+"""Pitfall: the torch RNG state restored where map_location put it (production.save_checkpoint).
+
+With map_location='cuda' torch.set_rng_state gets a CUDA tensor and fails: it wants a CPU ByteTensor.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: save_checkpoint catches the error of a failed save, cleans up and returns normally, so the caller
-believes the state is saved (production.save_checkpoint)."""
+"""Pitfall: a failed save caught and not re-raised (production.save_checkpoint).
+
+The temporary file is cleaned up, and the caller believes the state is saved.
+"""
 
 from __future__ import annotations
 

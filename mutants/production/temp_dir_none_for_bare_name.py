@@ -1,5 +1,7 @@
-"""Pitfall: the temporary file's folder is os.path.dirname(path) or None, so a bare file name sends it to the system
-temp folder instead of the working directory (production.save_checkpoint)."""
+"""Pitfall: temporary folder os.path.dirname(path) or None (production.save_checkpoint).
+
+For a bare file name that is None, so the temporary file goes to the system temp folder, not the working directory.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Pitfall: train_with_accumulation never checks accum_steps, so 0 fails with ZeroDivisionError instead of
-ValueError (training_loop.train_with_accumulation)."""
+"""Pitfall: accum_steps never checked (training_loop.train_with_accumulation).
+
+accum_steps=0 fails with ZeroDivisionError instead of ValueError.
+"""
 
 from __future__ import annotations
 

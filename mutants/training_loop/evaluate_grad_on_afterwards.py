@@ -1,5 +1,8 @@
-"""Pitfall: evaluate calls torch.set_grad_enabled(True) afterwards instead of putting back the caller's grad mode
-(training_loop.evaluate)."""
+"""Pitfall: autograd switched on afterwards (training_loop.evaluate).
+
+torch.set_grad_enabled(True) instead of putting back the caller's grad mode: inside a caller's no_grad
+block it turns autograd on.
+"""
 
 from __future__ import annotations
 
