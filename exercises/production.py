@@ -18,7 +18,8 @@ def save_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer, *,
     """Save everything needed to resume training exactly, atomically.
 
     Args:
-        path: the checkpoint file (str or Path); its folder must exist.
+        path: the checkpoint file (str or Path); its folder must exist. A bare file name lives in
+            the working directory, and so does its temporary file.
         model, optimizer: their ``state_dict()`` are saved (the optimizer's holds Adam's moments).
         scheduler: an LR scheduler whose ``state_dict()`` is saved too, or None.
         epoch, step: where training stands (e.g. the number of finished epochs and steps).
@@ -69,13 +70,16 @@ def amp_train_step(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor
                    device_type: str = "cpu", dtype: torch.dtype = torch.bfloat16) -> float:
     """One complete mixed-precision optimizer step; returns the loss as a Python float.
 
-    Gradients are reset first; the forward pass and the loss run under
-    ``torch.autocast(device_type, dtype)``, so matmuls and convolutions compute in ``dtype``
+    Gradients are reset first; the forward pass and the loss both run under
+    ``torch.autocast(device_type, dtype)`` (the loss too: there autocast runs softmax and losses in
+    float32, outside it they would run in the outputs' low precision), so matmuls and
+    convolutions compute in ``dtype``
     (bfloat16, or float16 on GPUs) while the parameters, their gradients and the optimizer state
     stay float32. With a ``GradScaler`` (needed for float16, whose small gradients underflow to 0):
     ``scaler.scale(loss).backward()``, ``scaler.step(optimizer)`` (which skips the step when a
     gradient is inf or NaN) and ``scaler.update()`` (which lowers the scale after such a skip and
-    raises it after a run of good steps). The backward pass runs outside the autocast block.
+    raises it after a run of good steps). The backward pass runs outside the autocast block, and
+    autocast is off again when the step returns or raises (an error reaches the caller).
 
     Pitfalls: ``model.half()`` instead of autocast (the float32 master weights are gone: small
     updates round away, and the loss/softmax lose precision); a scaler without ``update()`` (the

@@ -85,7 +85,9 @@ def evaluate(
 
     The forward passes run in eval mode and without autograd (``torch.no_grad`` or
     ``torch.inference_mode``): no ``.grad`` is created, BatchNorm's running statistics are not
-    touched. Afterwards the model is back in the mode it came in (train or eval).
+    touched. Afterwards the model is back in the mode it came in (train or eval) and autograd in the
+    state the caller had (inside the caller's ``torch.no_grad()`` it stays off), also when the loader
+    or the model raises: the error reaches the caller, the mode is put back on the way out.
 
     Pitfall: forgetting to switch back. ``evaluate`` is called between training epochs; a model left
     in eval mode trains on with dropout off and BatchNorm frozen, silently.

@@ -115,11 +115,13 @@ def trainable_param_groups(
 
     Returns a list of dicts `{"params": [...], "lr": ..., "weight_decay": ...}` that together hold
     exactly the trainable (`requires_grad=True`) parameters of `model`, each once (tied weights
-    too). Parameters of `model.fc` (if the model has one) get `lr=head_lr`, all others
-    `lr=backbone_lr`. Biases and the
-    weights of normalisation layers (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm) get
-    `weight_decay=0.0`, every other parameter `weight_decay`. Every group sets its own `lr` and
-    `weight_decay`, so the optimizer's defaults never leak in; empty groups are left out.
+    too). Parameters of `model.fc` (if the model has one; all of them, when the head is itself a
+    small network) get `lr=head_lr`, all others `lr=backbone_lr` (all of them, for a model without
+    `fc`). Biases and the weights of normalisation layers of every dimension (BatchNorm1d/2d/3d,
+    LayerNorm, GroupNorm, InstanceNorm1d/2d/3d, RMSNorm) get `weight_decay=0.0`, every other
+    parameter `weight_decay`, one-dimensional ones included (a learned scale, a PReLU slope). Every
+    group sets its own `lr` and `weight_decay`, so the optimizer's defaults never leak in; empty
+    groups are left out.
 
     Pitfalls: frozen parameters handed to the optimizer (they waste its state and start moving the
     moment they are unfrozen); weight decay on biases and norm scales, which pulls them toward 0

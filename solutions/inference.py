@@ -44,7 +44,9 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         ``model(x)`` as computed in eval mode: dropout off (deterministic), BatchNorm normalising with
         its running statistics. The result has no graph (``requires_grad`` False, ``grad_fn`` None).
         BatchNorm's running statistics and ``num_batches_tracked`` are untouched, and afterwards every
-        submodule's ``training`` flag is exactly what it was before the call.
+        submodule's ``training`` flag is exactly what it was before the call, and so is the grad mode
+        (inside a caller's ``torch.no_grad()`` it stays off). "Afterwards" includes the unhappy path:
+        when ``model(x)`` raises, the error reaches the caller with the flags and grad mode put back.
 
     Pitfall: ``torch.no_grad()`` alone is not inference. It only stops the graph; in training mode
     dropout still zeroes random activations and BatchNorm uses (and updates!) batch statistics.
@@ -73,11 +75,12 @@ def mc_dropout_predict(model: nn.Module, x: torch.Tensor, n_samples: int = 20) -
     Returns:
         ``(mean, std)``, each of the output's shape and dtype: the mean over the passes and the sample
         standard deviation (``torch.std``'s default, unbiased: divides by ``n_samples - 1``). Neither has
-        a graph. BatchNorm's running statistics are untouched and every submodule's ``training`` flag
-        is restored.
+        a graph. BatchNorm's running statistics are untouched, and every submodule's ``training`` flag
+        and the grad mode are restored, also when a pass raises (the error reaches the caller).
 
     Raises:
-        ValueError: ``n_samples`` is below 2 (one pass has no sample standard deviation).
+        ValueError: ``n_samples`` is below 2 (one pass has no sample standard deviation), before any
+            flag is touched.
 
     Pitfall: ``model.train()`` to "switch dropout on" also switches BatchNorm to batch statistics and
     makes every pass overwrite its running statistics; turn on the dropout modules only.
@@ -109,13 +112,15 @@ def update_bn_stats(model: nn.Module, loader: Iterable, device: str | torch.devi
     Args:
         model: any ``nn.Module``; BatchNorm layers in eval mode are recomputed too.
         loader: an iterable of batches, each a tensor or a list/tuple whose first element is the
-            input tensor (e.g. ``(inputs, targets)``), as ``update_bn`` accepts.
+            input tensor (e.g. ``(inputs, targets)``), as ``update_bn`` accepts; read once (a
+            generator works).
         device: where each input batch is moved before the forward pass.
 
     Returns:
         None; the model's buffers are updated in place. The forward passes record no graph, and
         afterwards every BatchNorm's ``momentum`` and every submodule's own ``training`` flag are
-        what they were before (``update_bn`` alone leaves the whole model in one mode).
+        what they were before (``update_bn`` alone leaves the whole model in one mode), and so is the
+        grad mode; also when the loader or a forward pass raises (the error reaches the caller).
 
     Pitfall: forgetting the reset (or keeping the momentum) blends stale statistics into the new
     ones; forgetting to restore the momentum leaves a cumulative average running in later training.

@@ -41,7 +41,8 @@ class LoRALinear(nn.Module):
         merged: True while the update is folded into ``base.weight``.
 
     Raises:
-        TypeError: ``base`` is not an ``nn.Linear`` (the message names its type).
+        TypeError: ``base`` is not an ``nn.Linear`` (the message names its type); subclasses of
+            ``nn.Linear`` are ``nn.Linear`` layers and are accepted.
         ValueError: ``r < 1`` (the message names ``r``).
 
     Pitfalls: a random ``lora_B`` changes the model's output before any training; scaling by
@@ -72,7 +73,10 @@ class LoRALinear(nn.Module):
         return (self.lora_B @ self.lora_A) * self.scaling
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x`` of shape ``(..., in_features)`` -> ``(..., out_features)``.
+        """``x`` of shape ``(*, in_features)`` -> ``(*, out_features)``.
+
+        ``*`` is any number of leading dimensions, none included (a single 1-D sample, as
+        ``nn.Linear`` takes), and ``x`` may be a non-contiguous view (transposed, sliced).
 
         Unmerged: ``base(x) + (dropout(x) @ lora_A.T @ lora_B.T) * scaling``; merged: ``base(x)``
         (the update already lives in ``base.weight``; adding it again would count it twice).
@@ -84,7 +88,10 @@ class LoRALinear(nn.Module):
 
     @torch.no_grad()
     def merge(self) -> None:
-        """Fold ``lora_B @ lora_A * scaling`` into ``base.weight`` in place; no-op when merged."""
+        """Fold ``lora_B @ lora_A * scaling`` into ``base.weight`` in place; no-op when merged.
+
+        The base stays frozen: ``base.weight`` records no graph and does not require grad.
+        """
         if self.merged:
             return
         self.base.weight += self.delta_weight()
@@ -92,7 +99,7 @@ class LoRALinear(nn.Module):
 
     @torch.no_grad()
     def unmerge(self) -> None:
-        """Take the update back out of ``base.weight``; no-op when not merged."""
+        """Take the update back out of ``base.weight``; no-op when not merged (the base stays frozen)."""
         if not self.merged:
             return
         self.base.weight -= self.delta_weight()
@@ -108,6 +115,9 @@ def apply_lora(
 ) -> nn.Module:
     """Wrap, in place, every ``nn.Linear`` of ``model`` whose attribute name is in ``target_modules``.
 
+    ``target_modules`` is any iterable of names (a tuple, a list, a set, a generator); an
+    ``nn.Linear`` includes its subclasses.
+
     A layer at the path ``blocks.0.attn.q_proj`` has the attribute name ``q_proj`` (the last part
     of its path); it matches ``"q_proj"``, and ``q_proj_extra`` or ``my_q_proj`` do not. Every
     other parameter of the model is frozen, so only the ``lora_A`` / ``lora_B`` of the new
@@ -118,7 +128,7 @@ def apply_lora(
 
     Raises:
         ValueError: no ``nn.Linear`` matched (the message names ``target_modules``); the model
-            is left unchanged.
+            is left unchanged (nothing frozen, nothing wrapped).
 
     Pitfall: matching by substring of the full path (``"q_proj" in "blocks.0.q_proj_extra"``)
     adapts layers nobody asked for.
@@ -151,6 +161,9 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def load_lora_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
     """Copy an adapter saved by ``lora_state_dict`` into ``model`` (already ``apply_lora``'d), in place.
+
+    The values are copied into the model's own parameters, which keep their dtype and device (an
+    adapter saved in float32 loads into a float64 model as float64).
 
     Raises:
         KeyError: a LoRA parameter of ``model`` is missing from ``state_dict``, or ``state_dict``

@@ -1,4 +1,6 @@
-"""Topic 6 - fine-tuning: freezing, parameter counts, new heads, partial unfreezing, optimizer groups, BatchNorm."""
+"""Tests of the finetuning topic: freezing, counting, new heads, partial unfreezing, optimizer groups, BatchNorm."""
+
+from __future__ import annotations
 
 import copy
 
@@ -7,7 +9,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kata.checks import expect, expect_close, expect_equal, expect_raises
+from kata.checks import (
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_raises,
+    expect_shape,
+    fail,
+)
 
 freeze = pytest.mark.exercise("freeze")
 count_parameters = pytest.mark.exercise("count_parameters")
@@ -23,7 +34,7 @@ RESNET18_PARAMS = 11_689_512  # torchvision.models.resnet18(): weights and biase
 STAGES = ["layer4", "layer3", "layer2", "layer1"]  # the order unfreeze_last_blocks thaws them in
 
 
-# --- models ---------------------------------------------------------------------------------
+# ---------------------------------------------------------------- models
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +143,7 @@ def stage_of(name):
     return name.split(".")[0]
 
 
-# --- freeze / unfreeze ----------------------------------------------------------------------
+# ---------------------------------------------------------------- freeze / unfreeze
 
 
 @freeze
@@ -193,7 +204,21 @@ def test_unfreeze_does_not_touch_other_submodules(impl):
            f"unfreeze(model.fc) should thaw exactly the head; trainable now: {sorted(trainable_names(model))}")
 
 
-# --- count_parameters -----------------------------------------------------------------------
+@freeze
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_freeze_and_unfreeze_leave_the_mode_alone(impl, mode):
+    model = SmallNet()
+    model.train(mode == "train")
+    for fn in ("freeze", "unfreeze"):
+        getattr(impl, fn)(model)
+        flipped = [name or "the model" for name, m in model.named_modules() if m.training != (mode == "train")]
+        expect(not flipped,
+               f"{fn} changed the train/eval mode of {flipped[:4]} (the model was in {mode} mode)",
+               "freezing is requires_grad and nothing else: train()/eval() switch Dropout and BatchNorm, a different "
+               "thing, left to the caller")
+
+
+# ---------------------------------------------------------------- count_parameters
 
 
 @count_parameters
@@ -248,7 +273,7 @@ def test_count_parameters_frozen_tied_weight(impl):
     expect(got == 26, f"with the tied 6x6 weight frozen, 26 parameters are trainable, got {got}")
 
 
-# --- replace_head ---------------------------------------------------------------------------
+# ---------------------------------------------------------------- replace_head
 
 
 @replace_head
@@ -312,7 +337,28 @@ def test_replace_head_keeps_the_backbone(impl):
                      hint="only model.fc changes; the pretrained backbone is the point of fine-tuning")
 
 
-# --- prepare_linear_probe -------------------------------------------------------------------
+@replace_head
+def test_replace_head_takes_the_dtype_of_the_old_head(impl):
+    model = SmallNet().double()
+    impl.replace_head(model, 4)
+    hint = ("create the new head with the old head's dtype and device: nn.Linear(..., dtype=old.weight.dtype, "
+            "device=old.weight.device); a plain nn.Linear is float32 on the CPU")
+    expect_dtype(model.fc.weight, torch.float64, "the new head's weight on a float64 model", hint)
+    out = model(torch.randn(2, 3, 6, 6, dtype=torch.float64))
+    expect_dtype(out, torch.float64, "the output of a float64 model with its new head", hint)
+
+
+@replace_head
+@pytest.mark.cuda
+def test_replace_head_on_cuda_lives_on_cuda(impl):
+    model = SmallNet().cuda()
+    impl.replace_head(model, 4)
+    expect_device(model.fc.weight, model.features[0].weight.device, "the new head's weight on a CUDA model",
+                  "create the new head on the old head's device (device=old.weight.device)")
+    expect_shape(model(torch.randn(2, 3, 6, 6, device="cuda")), (2, 4), "the CUDA model's output with its new head")
+
+
+# ---------------------------------------------------------------- prepare_linear_probe
 
 
 @prepare_linear_probe
@@ -359,7 +405,7 @@ def test_linear_probe_training_changes_only_the_head(impl):
     expect(not torch.equal(model.fc.weight, before["fc.weight"]), "training the probe did not change the head")
 
 
-# --- unfreeze_last_blocks -------------------------------------------------------------------
+# ---------------------------------------------------------------- unfreeze_last_blocks
 
 
 def _expect_stages(model, n, context=""):
@@ -410,7 +456,7 @@ def test_unfreeze_last_blocks_rejects_n_outside_0_to_4(impl, resnet, n):
         impl.unfreeze_last_blocks(resnet, n)
 
 
-# --- trainable_param_groups -----------------------------------------------------------------
+# ---------------------------------------------------------------- trainable_param_groups
 
 DEFAULT_LR, DEFAULT_WD = 123.0, 456.0  # optimizer defaults that no group may fall back on
 
@@ -555,6 +601,103 @@ def test_groups_no_weight_decay_on_batchnorm1d(impl):
                "(nn.modules.batchnorm._BatchNorm covers BatchNorm1d/2d/3d)")
 
 
+class NestedHead(nn.Module):
+    """A head `fc` that is itself a small network (Linear -> LayerNorm -> Linear), on a BatchNorm backbone."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU())
+        self.fc = nn.Sequential(nn.Linear(8, 6), nn.LayerNorm(6), nn.ReLU(), nn.Linear(6, 2))
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+@trainable_param_groups
+def test_groups_head_lr_on_every_parameter_of_a_nested_head(impl):
+    model = NestedHead()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    decayed = {"features.0.weight", "fc.0.weight", "fc.3.weight"}
+    for name, (lr, wd) in settings.items():
+        want_lr = 0.1 if name.startswith("fc.") else 0.01
+        expect(lr == want_lr, f"{name} has lr={lr}, expected {want_lr} ({'head' if want_lr == 0.1 else 'backbone'})",
+               "the head is everything inside model.fc, nested layers included: model.fc.parameters() recurses")
+        want_wd = 0.05 if name in decayed else 0.0
+        expect(wd == want_wd, f"{name} should get weight_decay={want_wd}, got {wd}",
+               "inside the head too, biases and norm weights (fc.1 is a LayerNorm) get no weight decay")
+
+
+@trainable_param_groups
+def test_groups_of_a_model_without_fc_are_all_backbone(impl):
+    model = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Linear(8, 2))
+    try:
+        settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    except AttributeError as err:
+        fail(f"trainable_param_groups failed on a model without an `fc` attribute: {err}",
+             "a model may have no fc (getattr(model, 'fc', None)): then every parameter is backbone")
+    _expect_exactly(settings, model)
+    for name, (lr, wd) in settings.items():
+        expect(lr == 0.01, f"{name} has lr={lr}; a model without fc has no head, so every lr is backbone_lr=0.01")
+        want_wd = 0.05 if name in {"0.weight", "3.weight"} else 0.0
+        expect(wd == want_wd, f"{name} should get weight_decay={want_wd}, got {wd}")
+
+
+class OddParameters(nn.Module):
+    """One-dimensional parameters that are neither biases nor norm weights: a learned scale and a PReLU slope."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(4))
+        self.proj = nn.Linear(4, 4)
+        self.act = nn.PReLU(4)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        return self.fc(self.act(self.proj(x * self.scale)))
+
+
+@trainable_param_groups
+def test_groups_decay_one_dimensional_weights_that_are_not_biases_or_norms(impl):
+    model = OddParameters()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.0 if name.endswith("bias") else 0.05
+        expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
+               "only biases and the weights of normalisation layers are exempt: a 1-D parameter is not a bias for "
+               "being 1-D (scale, act.weight of a PReLU); decide by name and by the owning layer's type, not p.ndim")
+
+
+class MoreNorms(nn.Module):
+    """Norm layers of other dimensions: BatchNorm3d, InstanceNorm1d and InstanceNorm3d (affine)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv3d(2, 4, 1)
+        self.bn3 = nn.BatchNorm3d(4)
+        self.in3 = nn.InstanceNorm3d(4, affine=True)
+        self.in1 = nn.InstanceNorm1d(4, affine=True)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.in3(self.bn3(self.conv(x))).flatten(2)  # (N, 4, D*H*W)
+        return self.fc(self.in1(h).mean(dim=2))
+
+
+@trainable_param_groups
+def test_groups_no_weight_decay_on_norms_of_every_dimension(impl):
+    model = MoreNorms()
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in {"conv.weight", "fc.weight"} else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want}, got {wd}",
+               "recognise norm layers by their base classes, every dimension included: "
+               "nn.modules.batchnorm._BatchNorm (BatchNorm1d/2d/3d) and nn.modules.instancenorm._InstanceNorm "
+               "(InstanceNorm1d/2d/3d), besides nn.LayerNorm and nn.GroupNorm")
+
+
 @trainable_param_groups
 def test_groups_default_weight_decay_is_zero(impl):
     groups = impl.trainable_param_groups(SmallNet(), 0.1, 0.01)
@@ -584,7 +727,7 @@ def test_groups_train_with_torch_optimizers(impl, optimizer):
             expect_equal(p.detach(), before[name], what=f"frozen {name} after {optimizer} steps")
 
 
-# --- set_train_mode -------------------------------------------------------------------------
+# ---------------------------------------------------------------- set_train_mode
 
 
 def _probe(dropout=0.5):
@@ -707,7 +850,7 @@ def test_set_train_mode_resnet18_linear_probe_statistics_stay(impl, resnet):
     _expect_stats_kept(resnet, before, before, "a resnet18 linear probe, one training forward")
 
 
-# --- choose_strategy ------------------------------------------------------------------------
+# ---------------------------------------------------------------- choose_strategy
 
 ALLOWED = {"linear_probe", "partial", "full", "lora"}
 
@@ -739,7 +882,7 @@ def test_choose_strategy_returns_only_the_four_strategies(impl):
                        f"not one of {sorted(ALLOWED)}")
 
 
-# --- demo -----------------------------------------------------------------------------------
+# ---------------------------------------------------------------- demo
 
 
 @demo

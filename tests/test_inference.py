@@ -1,9 +1,11 @@
-"""Topic 8 - inference is not training: eval(), no_grad, MC dropout and BatchNorm statistics.
+"""Tests of the inference topic, inference is not training: eval(), no_grad, MC dropout and BatchNorm statistics.
 
 The models here record, through forward pre-hooks on every submodule, the mode each module was in
 and whether autograd was on while it ran, so the tests see what happened inside the call and not
 only what came out of it.
 """
+
+from __future__ import annotations
 
 import copy
 
@@ -12,7 +14,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from kata.checks import expect, expect_close, expect_equal, expect_shape, expect_tensor
+from kata.checks import expect, expect_close, expect_equal, expect_raises, expect_shape, expect_tensor, fail
 
 predict = pytest.mark.exercise("predict")
 mc_dropout_predict = pytest.mark.exercise("mc_dropout_predict")
@@ -22,7 +24,7 @@ demo = pytest.mark.exercise("demo")
 F64 = torch.float64
 
 
-# ---------------------------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------- helpers
 
 
 def mlp(*, p: float = 0.5) -> nn.Sequential:
@@ -144,7 +146,51 @@ def expect_bn_state_untouched(model: nn.Module, before: dict[str, torch.Tensor],
         )
 
 
-# ---------------------------------------------------------------------------------------- predict
+class Boom(Exception):
+    """The error a test makes the wrapped call raise (not a RuntimeError, so no stub's NotImplementedError is taken
+    for it)."""
+
+
+class Raiser(nn.Module):
+    """Passes its input through `calls_before` times, then raises Boom: a forward pass that fails."""
+
+    def __init__(self, calls_before: int = 0):
+        super().__init__()
+        self.calls_before = calls_before
+
+    def forward(self, x):
+        if self.calls_before == 0:
+            raise Boom("a forward pass failed inside the model")
+        self.calls_before -= 1
+        return x
+
+
+def expect_boom(fn, *args, what: str, **kwargs) -> None:
+    """Call fn, which must let the Boom raised inside it through (a stub's NotImplementedError passes untouched)."""
+    __tracebackhide__ = True
+    try:
+        fn(*args, **kwargs)
+    except Boom:
+        return
+    fail(f"{what}: the model (or loader) raised an error inside the call, and the call returned normally",
+         "let errors propagate to the caller; restore the modes in a `finally:` block instead of catching")
+
+
+def expect_grad_mode(enabled: bool, situation: str) -> None:
+    __tracebackhide__ = True
+    now = torch.is_grad_enabled()
+    expect(
+        now == enabled and not torch.is_inference_mode_enabled(),
+        f"{situation}: autograd is {'on' if now else 'off'}"
+        + (" (inference mode)" if torch.is_inference_mode_enabled() else "")
+        + f" for the caller, and it was {'on' if enabled else 'off'} before the call",
+        "switch autograd off only around the forward passes with a context manager (with torch.no_grad(): or "
+        "with torch.inference_mode():): it puts back whatever was in force, also when the block raises. "
+        "torch.set_grad_enabled(True) afterwards turns it on for a caller who had it off",
+    )
+
+
+# ---------------------------------------------------------------- predict
 
 BN_IN_TRAIN = "a BatchNorm in training mode updates running_mean, running_var and num_batches_tracked on every forward"
 
@@ -224,6 +270,34 @@ def test_predict_equals_eval_forward_float64(impl):
 
 
 @predict
+def test_predict_restores_every_flag_and_autograd_when_the_model_raises(impl):
+    model = two_blocks()
+    make_mixed(model)
+    model.append(Raiser())  # the forward pass fails at its last module
+    before = flags(model)
+    log = ModeLog(model)
+    expect_boom(impl.predict, model, torch.randn(8, 6, dtype=F64), what="predict")
+    expect_ran_in_eval(log, "predict")
+    expect_ran_without_grad(log, "predict")
+    expect_flags_restored(model, before, "predict, when the model raised,")
+    expect_grad_mode(True, "after predict, when the model raised")
+
+
+@predict
+def test_predict_leaves_the_callers_no_grad_in_force(impl):
+    model = mlp()
+    log = ModeLog(model)
+    with torch.no_grad():
+        out = impl.predict(model, torch.randn(8, 6, dtype=F64))
+        still_off = not torch.is_grad_enabled()
+    expect_tensor(out, "predict(model, x)")
+    expect_ran_in_eval(log, "predict")
+    expect(still_off, "predict, called inside the caller's `with torch.no_grad():`, switched autograd back on",
+           "put back the grad mode that was in force, not a fixed one: with torch.no_grad(): (or "
+           "torch.inference_mode()) as a context manager does that, torch.set_grad_enabled(True) does not")
+
+
+@predict
 @pytest.mark.cuda
 def test_predict_on_cuda_matches_cpu_eval_forward(impl):
     model = mlp()
@@ -239,7 +313,7 @@ def test_predict_on_cuda_matches_cpu_eval_forward(impl):
     expect_bn_state_untouched(model, before, "predict", BN_IN_TRAIN)
 
 
-# -------------------------------------------------------------------------------- mc_dropout_predict
+# ---------------------------------------------------------------- mc_dropout_predict
 
 
 class TwoPaths(nn.Module):
@@ -425,6 +499,47 @@ def test_mc_dropout_is_reproducible_under_a_seed(impl):
 
 
 @mc_dropout_predict
+def test_mc_dropout_restores_every_flag_and_autograd_when_a_pass_raises(impl):
+    model = two_blocks()
+    make_mixed(model)
+    model.append(Raiser(calls_before=2))  # the third pass fails
+    before = flags(model)
+    log = ModeLog(model)
+    expect_boom(impl.mc_dropout_predict, model, torch.randn(8, 6, dtype=F64), n_samples=5, what="mc_dropout_predict")
+    modes = {(cls, training) for _, cls, training, _ in log.calls if cls in ("BatchNorm1d", "Dropout")}
+    expect(("BatchNorm1d", True) not in modes and ("Dropout", False) not in modes,
+           "during mc_dropout_predict a BatchNorm ran in training mode or a Dropout in eval mode",
+           "eval() everything, then train() the dropout modules only")
+    expect_ran_without_grad(log, "mc_dropout_predict")
+    expect_flags_restored(model, before, "mc_dropout_predict, when the third pass raised,")
+    expect_grad_mode(True, "after mc_dropout_predict, when a pass raised")
+
+
+@mc_dropout_predict
+def test_mc_dropout_leaves_the_callers_no_grad_in_force(impl):
+    model = mlp()
+    with torch.no_grad():
+        mean, _ = expect_pair(impl.mc_dropout_predict(model, torch.randn(5, 6, dtype=F64), n_samples=3), (5, 3),
+                              "mc_dropout_predict")
+        still_off = not torch.is_grad_enabled()
+    expect(still_off,
+           "mc_dropout_predict, called inside the caller's `with torch.no_grad():`, switched autograd back on",
+           "put back the grad mode that was in force: with torch.no_grad(): (or torch.inference_mode()) as a "
+           "context manager does that, torch.set_grad_enabled(True) does not")
+
+
+@mc_dropout_predict
+@pytest.mark.parametrize("n_samples", [1, 0])
+def test_mc_dropout_rejects_fewer_than_two_samples_and_changes_no_flag(impl, n_samples):
+    model = two_blocks()
+    make_mixed(model)
+    before = flags(model)
+    with expect_raises(ValueError, f"mc_dropout_predict(model, x, n_samples={n_samples})", names=n_samples):
+        impl.mc_dropout_predict(model, torch.randn(4, 6, dtype=F64), n_samples=n_samples)
+    expect_flags_restored(model, before, f"mc_dropout_predict(n_samples={n_samples}), which raised ValueError,")
+
+
+@mc_dropout_predict
 @pytest.mark.cuda
 def test_mc_dropout_on_cuda(impl):
     model = mlp().to("cuda")
@@ -438,7 +553,7 @@ def test_mc_dropout_on_cuda(impl):
     expect_bn_state_untouched(model, before, "mc_dropout_predict", BN_IN_TRAIN)
 
 
-# -------------------------------------------------------------------------------- update_bn_stats
+# ---------------------------------------------------------------- update_bn_stats
 
 
 def bn_net() -> nn.Sequential:
@@ -622,6 +737,58 @@ def test_update_bn_stats_without_batchnorm_changes_nothing(impl):
     expect_flags_restored(model, before_flags, "update_bn_stats")
 
 
+class FailingLoader:
+    """A loader of len(batches) batches that yields the first `fail_after`, then raises Boom."""
+
+    def __init__(self, batches, fail_after: int):
+        self.batches, self.fail_after = batches, fail_after
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        yield from self.batches[: self.fail_after]
+        raise Boom("the loader failed in the middle of the pass")
+
+
+@update_bn_stats
+def test_update_bn_stats_restores_momenta_flags_and_autograd_when_the_loader_raises(impl):
+    model = bn_net()
+    model.eval()
+    model[5].train()  # mixed modes
+    model[1].momentum = None
+    momenta = {name: bn.momentum for name, bn in bns(model)}
+    before = flags(model)
+    log = ModeLog(model)
+    expect_boom(impl.update_bn_stats, model, FailingLoader(image_loader(), 2), what="update_bn_stats")
+    expect(log.calls, "update_bn_stats never called the model before the loader failed")
+    expect_ran_without_grad(log, "update_bn_stats")
+    for name, bn in bns(model):
+        expect(bn.momentum == momenta[name],
+               f"BatchNorm {name}: momentum was {momenta[name]} before update_bn_stats and is {bn.momentum} after the "
+               "loader raised in the middle of the pass",
+               "restore the momenta (and the training flags) in a `finally:` block: they must come back on every way "
+               "out, an error in the loader included")
+    expect_flags_restored(model, before, "update_bn_stats, when the loader raised,")
+    expect_grad_mode(True, "after update_bn_stats, when the loader raised")
+
+
+@update_bn_stats
+def test_update_bn_stats_reads_a_one_shot_loader(impl):
+    model, batches = bn_net(), image_loader()
+    ref = reference_update(model, batches)
+    try:
+        impl.update_bn_stats(model, (batch for batch in batches))  # a generator: it can be read once
+    except TypeError as err:
+        fail(f"update_bn_stats failed on a loader that is a generator: {err}",
+             "the loader is any iterable: iterate over it once, without len() or indexing")
+    expect_stats_match(
+        model, ref,
+        "the loader is any iterable, read once: a generator has no len() and is empty the second time round; "
+        "do one pass over it, as update_bn does",
+    )
+
+
 @update_bn_stats
 @pytest.mark.cuda
 def test_update_bn_stats_moves_batches_to_the_device(impl):
@@ -639,7 +806,7 @@ def test_update_bn_stats_moves_batches_to_the_device(impl):
                      rtol=1e-8, atol=1e-10, hint="move each input batch to `device` before the forward pass")
 
 
-# ---------------------------------------------------------------------------------------------- demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

@@ -1,4 +1,4 @@
-"""Topic 7 - lora: LoRALinear, apply_lora, the adapter's state dict, merging for deployment.
+"""Tests of the lora topic: LoRALinear, apply_lora, the adapter's state dict, merging for deployment.
 
 Every check is on behaviour the contract fixes: the attribute names lora_A / lora_B, the flag
 `merged`, the formula base(x) + (dropout(x) @ A.T @ B.T) * alpha / r, and what the functions
@@ -17,19 +17,27 @@ import pytest
 import torch
 from torch import nn
 
-from kata.checks import expect, expect_close, expect_device, expect_dtype, expect_equal, expect_raises, expect_shape
+from kata.checks import (
+    expect,
+    expect_close,
+    expect_device,
+    expect_dtype,
+    expect_equal,
+    expect_raises,
+    expect_shape,
+    fail,
+)
 
-lora_linear = pytest.mark.exercise("LoRALinear")
-apply_lora_ex = pytest.mark.exercise("apply_lora")
-lora_state_dict_ex = pytest.mark.exercise("lora_state_dict")
-merge_lora_ex = pytest.mark.exercise("merge_lora")
+LoRALinear = pytest.mark.exercise("LoRALinear")
+apply_lora = pytest.mark.exercise("apply_lora")
+lora_state_dict = pytest.mark.exercise("lora_state_dict")
+merge_lora = pytest.mark.exercise("merge_lora")
 demo = pytest.mark.exercise("demo")
 
 F64 = torch.float64
 
 
-# ----------------------------------------------------------------------------------------------
-# helpers
+# ---------------------------------------------------------------- helpers
 
 
 def _linear(in_features: int, out_features: int, *, seed: int = 0, dtype=F64, bias: bool = True) -> nn.Linear:
@@ -116,11 +124,10 @@ def _lora_layers(impl, model) -> dict[str, nn.Module]:
     return {name: m for name, m in model.named_modules() if isinstance(m, impl.LoRALinear)}
 
 
-# ----------------------------------------------------------------------------------------------
-# LoRALinear
+# ---------------------------------------------------------------- LoRALinear
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_output_equals_base_output_at_init(impl):
     base = _linear(7, 5)
     x = _x(4, 7)
@@ -134,7 +141,7 @@ def test_lora_linear_output_equals_base_output_at_init(impl):
     )
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_factor_shapes(impl):
     layer = impl.LoRALinear(_linear(7, 5), r=3)
     for name, shape in (("lora_A", (3, 7)), ("lora_B", (5, 3))):
@@ -145,7 +152,7 @@ def test_lora_linear_factor_shapes(impl):
                      "A maps in_features down to r: (r, in); B maps r up to out_features: (out, r)")
 
 
-@lora_linear
+@LoRALinear
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16], ids=["float64", "bfloat16"])
 def test_lora_linear_factors_take_the_dtype_of_base_weight(impl, dtype):
     layer = impl.LoRALinear(_linear(6, 4, dtype=dtype), r=2)
@@ -155,7 +162,7 @@ def test_lora_linear_factors_take_the_dtype_of_base_weight(impl, dtype):
     expect_dtype(layer(_x(3, 6, dtype=dtype)), dtype, f"LoRALinear output for a {dtype} base and {dtype} input")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_default_rank_and_alpha(impl):
     base = _linear(10, 4)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -169,14 +176,14 @@ def test_lora_linear_default_rank_and_alpha(impl):
                  hint="the defaults are r=8, alpha=16.0; " + _lora_factor_ratio(got, x, weight, bias, A, B, 16.0, 8))
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_B_starts_at_zero(impl):
     layer = impl.LoRALinear(_linear(7, 5), r=3)
     expect_equal(layer.lora_B.detach(), torch.zeros(5, 3, dtype=F64), what="lora_B at initialisation",
                  hint="B = 0 makes the update B @ A zero, so training starts from the pretrained model")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_A_is_kaiming_uniform_like_linear_weights(impl):
     in_features, r = 256, 8
     layer = impl.LoRALinear(_linear(in_features, 4), r=r)
@@ -197,7 +204,7 @@ def test_lora_linear_A_is_kaiming_uniform_like_linear_weights(impl):
            "Kaiming-uniform draws are symmetric around zero")
 
 
-@lora_linear
+@LoRALinear
 @pytest.mark.cuda
 def test_lora_linear_factors_live_on_the_device_of_base_weight(impl):
     base = _linear(6, 4).cuda()
@@ -213,21 +220,22 @@ def test_lora_linear_factors_live_on_the_device_of_base_weight(impl):
     expect_close(layer(x), before, what="merged LoRALinear output on CUDA", rtol=1e-10, atol=1e-10)
 
 
-@lora_linear
-def test_lora_linear_scaling_is_alpha_over_r(impl):
+@LoRALinear
+@pytest.mark.parametrize(("r", "alpha"), [(4, 12.0), (4, 6)], ids=["alpha_12.0", "alpha_6_int"])
+def test_lora_linear_scaling_is_alpha_over_r(impl, r, alpha):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
-    r, alpha = 4, 12.0  # alpha / r = 3, r / alpha = 1/3
-    layer = impl.LoRALinear(base, r=r, alpha=alpha)
+    layer = impl.LoRALinear(base, r=r, alpha=alpha)  # alpha / r = 3 or 1.5 (an int alpha: true division)
     A, B = _train_lora(layer)
     x = _x(6, 7)
     got = layer(x)
-    expect_close(got, _reference(x, weight, bias, A, B, alpha, r), what="LoRALinear output with r=4, alpha=12",
-                 rtol=1e-10, atol=1e-10, hint=_lora_factor_ratio(got, x, weight, bias, A, B, alpha, r)
-                 + ": is the scale r / alpha, or missing?")
+    expect_close(got, _reference(x, weight, bias, A, B, alpha, r),
+                 what=f"LoRALinear output with r={r}, alpha={alpha!r}", rtol=1e-10, atol=1e-10,
+                 hint=_lora_factor_ratio(got, x, weight, bias, A, B, alpha, r)
+                 + ": is the scale r / alpha, missing, or an integer division (alpha // r)?")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_works_on_any_leading_shape(impl):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -238,7 +246,69 @@ def test_lora_linear_works_on_any_leading_shape(impl):
                  rtol=1e-10, atol=1e-10, hint="x @ lora_A.T @ lora_B.T works on the last dimension of any shape")
 
 
-@lora_linear
+@LoRALinear
+def test_lora_linear_takes_a_single_unbatched_sample(impl):
+    base = _linear(7, 5)
+    weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
+    layer = impl.LoRALinear(base, r=2, alpha=3.0)
+    A, B = _train_lora(layer)
+    x = _x(7)  # (in,): no leading dimension at all, as nn.Linear accepts
+    try:
+        got = layer(x)
+    except (RuntimeError, IndexError) as err:
+        fail(f"LoRALinear failed on a single 1-D sample of shape (7,): {err}",
+             "x is (*, in_features) and * may be empty: x @ lora_A.T @ lora_B.T works for any number of leading "
+             "dimensions, none included; flattening them with flatten(0, -2) does not")
+    expect_close(got, _reference(x, weight, bias, A, B, 3.0, 2), what="LoRALinear on a (7,) input",
+                 rtol=1e-10, atol=1e-10, hint="a 1-D sample gives a 1-D output of shape (out_features,)")
+
+
+@LoRALinear
+@pytest.mark.parametrize("layout", ["transposed_leading", "transposed_last", "strided"])
+def test_lora_linear_takes_non_contiguous_inputs(impl, layout):
+    base = _linear(7, 5)
+    weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
+    layer = impl.LoRALinear(base, r=2, alpha=3.0)
+    A, B = _train_lora(layer)
+    if layout == "transposed_leading":
+        x = _x(3, 2, 7).transpose(0, 1)  # (2, 3, 7): the two leading dimensions cannot be merged by a view
+    elif layout == "transposed_last":
+        x = _x(7, 4).T  # (4, 7): the feature dimension has stride 4
+    else:
+        x = _x(4, 14)[:, ::2]  # (4, 7): every other column
+    assert not x.is_contiguous(), "test setup: the input should be a non-contiguous view"
+    x_before = x.clone()
+    try:
+        got = layer(x)
+    except RuntimeError as err:
+        fail(f"LoRALinear failed on a non-contiguous input of shape {tuple(x.shape)}: {err}",
+             "inputs may be views (transposed, sliced): .view() needs compatible strides, .reshape() or plain "
+             "matmuls on the last dimension do not")
+    expect_close(got, _reference(x_before, weight, bias, A, B, 3.0, 2),
+                 what=f"LoRALinear on a non-contiguous {tuple(x.shape)} input ({layout})", rtol=1e-10, atol=1e-10,
+                 hint="a view computes the same as its contiguous copy")
+    expect_equal(x, x_before, what="the input after LoRALinear's forward", hint="forward must not write into x")
+
+
+class _SubclassedLinear(nn.Linear):
+    """An nn.Linear subclass, like nn.MultiheadAttention's out_proj: still an nn.Linear."""
+
+
+@LoRALinear
+def test_lora_linear_accepts_a_subclass_of_linear(impl):
+    base = _SubclassedLinear(7, 5, dtype=F64)
+    with torch.no_grad():
+        base.weight.copy_(_linear(7, 5).weight)
+    try:
+        layer = impl.LoRALinear(base, r=2)
+    except TypeError as err:
+        fail(f"LoRALinear refused a subclass of nn.Linear: {err}",
+             "a subclass of nn.Linear is an nn.Linear: check with isinstance(base, nn.Linear), not type(base) is ...")
+    x = _x(3, 7)
+    expect_equal(layer(x), base(x).detach(), what="LoRALinear(subclass of nn.Linear) output at init")
+
+
+@LoRALinear
 def test_lora_linear_works_without_bias(impl):
     base = _linear(7, 5, bias=False)
     weight = base.weight.detach().clone()
@@ -249,7 +319,7 @@ def test_lora_linear_works_without_bias(impl):
                  rtol=1e-10, atol=1e-10, hint="the base layer may have no bias: let base(x) handle it")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_freezes_the_base(impl):
     base = _linear(7, 5)
     layer = impl.LoRALinear(base, r=2)
@@ -260,7 +330,7 @@ def test_lora_linear_freezes_the_base(impl):
         expect(getattr(layer, name).requires_grad, f"{name} has requires_grad=False", "the LoRA factors train")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_registers_the_base_as_a_submodule(impl):
     base = _linear(7, 5)
     layer = impl.LoRALinear(base, r=2)
@@ -272,7 +342,7 @@ def test_lora_linear_registers_the_base_as_a_submodule(impl):
                "parameters() see its frozen weights")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_gradients_reach_only_the_lora_factors(impl):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -293,7 +363,7 @@ def test_lora_linear_gradients_reach_only_the_lora_factors(impl):
                      hint="the gradient flows through (x @ A.T @ B.T) * alpha / r")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_B_gets_a_gradient_at_init(impl):
     layer = impl.LoRALinear(_linear(7, 5), r=3)
     (layer(_x(4, 7)) * _x(4, 5, seed=3)).sum().backward()
@@ -305,21 +375,21 @@ def test_lora_linear_B_gets_a_gradient_at_init(impl):
            "dL/dA goes through B, which starts at zero")
 
 
-@lora_linear
+@LoRALinear
 @pytest.mark.parametrize("r", [0, -2])
 def test_lora_linear_rejects_rank_below_one(impl, r):
     with expect_raises(ValueError, f"LoRALinear(base, r={r})", names=r):
         impl.LoRALinear(_linear(4, 3), r=r)
 
 
-@lora_linear
+@LoRALinear
 @pytest.mark.parametrize("base", [nn.Conv1d(4, 3, 1), nn.Identity()], ids=["Conv1d", "Identity"])
 def test_lora_linear_rejects_a_base_that_is_not_linear(impl, base):
     with expect_raises(TypeError, f"LoRALinear({type(base).__name__}(...))", names=type(base).__name__):
         impl.LoRALinear(base, r=2)
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_dropout_is_off_in_eval_mode(impl):
     base = _linear(16, 8)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -335,7 +405,7 @@ def test_lora_linear_dropout_is_off_in_eval_mode(impl):
                  rtol=1e-10, atol=1e-10, hint="in eval mode the output is the formula without dropout")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_dropout_never_touches_the_base_path(impl):
     base = _linear(16, 8)
     layer = impl.LoRALinear(base, r=4, dropout=0.5)
@@ -346,7 +416,7 @@ def test_lora_linear_dropout_never_touches_the_base_path(impl):
                  "is dropout applied to x before the base layer, or to the whole output?")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_dropout_drops_the_lora_input_in_train_mode(impl):
     n = 6  # in = out = r = alpha, A = B = I: the LoRA term is exactly dropout(x)
     base = _linear(n, n)
@@ -367,7 +437,7 @@ def test_lora_linear_dropout_drops_the_lora_input_in_train_mode(impl):
            "is the dropout active in train mode, and is p passed on?")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_dropout_acts_on_the_input_not_on_the_low_rank_term(impl):
     n_in, n_out = 5, 8  # r = in = alpha: scaling 1; A square and invertible, B of full column rank
     base = _linear(n_in, n_out)
@@ -390,7 +460,7 @@ def test_lora_linear_dropout_acts_on_the_input_not_on_the_low_rank_term(impl):
            "low-rank term or the output")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_merge_keeps_the_output(impl):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
@@ -409,7 +479,22 @@ def test_lora_linear_merge_keeps_the_output(impl):
                  hint="LoRA adapts the weight only")
 
 
-@lora_linear
+@LoRALinear
+def test_lora_linear_merge_leaves_the_base_frozen_without_a_graph(impl):
+    base = _linear(7, 5)
+    layer = impl.LoRALinear(base, r=3, alpha=6.0)
+    _train_lora(layer)
+    hint = ("merge and unmerge change base.weight in place under torch.no_grad(): outside it, an in-place update "
+            "with the trainable lora_A / lora_B records a graph and makes the frozen weight require grad")
+    for step in ("merge", "unmerge"):
+        getattr(layer, step)()  # with autograd on, as in a training script
+        w = base.weight
+        expect(not w.requires_grad, f"base.weight requires grad after {step}(): the frozen base became trainable",
+               hint)
+        expect(w.grad_fn is None, f"base.weight carries a graph after {step}() (grad_fn={w.grad_fn})", hint)
+
+
+@LoRALinear
 def test_lora_linear_merged_flag(impl):
     layer = impl.LoRALinear(_linear(7, 5), r=2)
     expect(layer.merged is False, f"merged should be False on a new layer, got {layer.merged!r}")
@@ -419,7 +504,7 @@ def test_lora_linear_merged_flag(impl):
     expect(layer.merged is False, f"merged should be False after unmerge(), got {layer.merged!r}")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_merge_twice_equals_merge_once(impl):
     base = _linear(7, 5)
     layer = impl.LoRALinear(base, r=3, alpha=6.0)
@@ -434,7 +519,7 @@ def test_lora_linear_merge_twice_equals_merge_once(impl):
     expect_close(layer(x), unmerged, what="output after merging twice", rtol=1e-10, atol=1e-10)
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_unmerge_of_unmerged_layer_changes_nothing(impl):
     base = _linear(7, 5)
     weight = base.weight.detach().clone()
@@ -448,7 +533,7 @@ def test_lora_linear_unmerge_of_unmerged_layer_changes_nothing(impl):
     expect_close(layer(x), before, what="output after unmerge() of an unmerged layer", rtol=0, atol=0)
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_merge_then_unmerge_restores_the_base(impl):
     base = _linear(7, 5)
     weight = base.weight.detach().clone()
@@ -464,7 +549,7 @@ def test_lora_linear_merge_then_unmerge_restores_the_base(impl):
                  hint="unmerged again, forward adds the LoRA term again")
 
 
-@lora_linear
+@LoRALinear
 def test_lora_linear_fits_a_low_rank_change_training_a_small_fraction(impl):
     start = time.perf_counter()
     torch.manual_seed(0)
@@ -500,11 +585,10 @@ def test_lora_linear_fits_a_low_rank_change_training_a_small_fraction(impl):
            "is A random at init (a zero A gives B no gradient)?")
 
 
-# ----------------------------------------------------------------------------------------------
-# apply_lora
+# ---------------------------------------------------------------- apply_lora
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_returns_the_same_model(impl):
     model = _net()
     got = impl.apply_lora(model)
@@ -512,7 +596,7 @@ def test_apply_lora_returns_the_same_model(impl):
            "apply_lora works in place (setattr on the parents) and returns the model itself")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_wraps_every_target_linear(impl):
     model = impl.apply_lora(_net(), target_modules=("q_proj", "v_proj"), r=2)
     modules = dict(model.named_modules())
@@ -523,7 +607,7 @@ def test_apply_lora_wraps_every_target_linear(impl):
                "layers such as blocks.0.q_proj are matched by their own attribute name")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_matches_the_attribute_name_not_a_substring(impl):
     model = impl.apply_lora(_net(), target_modules=("q_proj", "v_proj"), r=2)
     modules = dict(model.named_modules())
@@ -547,7 +631,7 @@ class _OddNames(nn.Module):
         return self.v_proj(self.q_proj(x))
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_wraps_only_linear_layers(impl):
     model = _OddNames().to(F64)
     hint = ("only an nn.Linear whose attribute name is a target is wrapped: check isinstance(child, nn.Linear) "
@@ -564,7 +648,29 @@ def test_apply_lora_wraps_only_linear_layers(impl):
            f"q_proj, an nn.Sequential, became {type(model.q_proj).__name__}", hint)
 
 
-@apply_lora_ex
+class _SubclassedProjections(nn.Module):
+    """q_proj and v_proj are subclasses of nn.Linear (as nn.MultiheadAttention's out_proj is)."""
+
+    def __init__(self, d: int = 4):
+        super().__init__()
+        self.q_proj = _SubclassedLinear(d, d)
+        self.v_proj = nn.Linear(d, d)
+
+    def forward(self, x):
+        return self.v_proj(torch.tanh(self.q_proj(x)))
+
+
+@apply_lora
+def test_apply_lora_wraps_subclasses_of_linear(impl):
+    model = impl.apply_lora(_SubclassedProjections().to(F64), target_modules=("q_proj", "v_proj"), r=2)
+    for name in ("q_proj", "v_proj"):
+        expect(isinstance(getattr(model, name), impl.LoRALinear),
+               f"{name} ({'a subclass of nn.Linear' if name == 'q_proj' else 'an nn.Linear'}) was not wrapped: it is "
+               f"{type(getattr(model, name)).__name__}",
+               "a subclass of nn.Linear is an nn.Linear: match with isinstance(child, nn.Linear), not type(child) is")
+
+
+@apply_lora
 def test_apply_lora_freezes_everything_but_the_lora_factors(impl):
     model = impl.apply_lora(_net(), r=2)
     lora_params = {id(p) for m in _lora_layers(impl, model).values() for p in (m.lora_A, m.lora_B)}
@@ -576,7 +682,7 @@ def test_apply_lora_freezes_everything_but_the_lora_factors(impl):
                    "freeze every other parameter of the model (embed, norm, head, the wrapped bases...)")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_keeps_the_output_at_init(impl):
     model = _net()
     x = _x(4, 5)
@@ -586,7 +692,7 @@ def test_apply_lora_keeps_the_output_at_init(impl):
                  hint="every new adapter starts with lora_B = 0, so the model still computes what it did")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_uses_q_proj_v_proj_and_rank_8_by_default(impl):
     model = impl.apply_lora(_net())
     layers = _lora_layers(impl, model)
@@ -595,7 +701,7 @@ def test_apply_lora_uses_q_proj_v_proj_and_rank_8_by_default(impl):
     expect_shape(layers["v_proj"].lora_A, (8, 6), "lora_A of v_proj with the default r", "the default is r=8")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_passes_r_alpha_and_dropout_on(impl):
     model = _net()
     head = model.head
@@ -616,13 +722,46 @@ def test_apply_lora_passes_r_alpha_and_dropout_on(impl):
            "pass dropout on to LoRALinear")
 
 
-@apply_lora_ex
+@apply_lora
 def test_apply_lora_raises_when_nothing_matches(impl):
     with expect_raises(ValueError, "apply_lora(model, target_modules=('nope',))", names="nope"):
         impl.apply_lora(_net(), target_modules=("nope",))
 
 
-@apply_lora_ex
+@apply_lora
+@pytest.mark.parametrize("kind", ["list", "set", "generator"])
+def test_apply_lora_takes_any_iterable_of_names(impl, kind):
+    names = ["q_proj", "v_proj"]
+    targets = {"list": names, "set": set(names), "generator": (n for n in names)}[kind]
+    model = _net()
+    hint = ("target_modules is any iterable of names: turn it into a set once (a generator can be read only once, "
+            "and `name in generator` consumes it)")
+    try:
+        impl.apply_lora(model, target_modules=targets, r=2)
+    except ValueError as err:
+        fail(f"apply_lora with target_modules given as a {kind} of 'q_proj' and 'v_proj' found nothing: {err}", hint)
+    layers = _lora_layers(impl, model)
+    expect(sorted(layers) == sorted(TARGET_PATHS),
+           f"apply_lora with target_modules given as a {kind} wrapped {sorted(layers)}; expected {TARGET_PATHS}",
+           hint)
+
+
+@apply_lora
+def test_apply_lora_leaves_the_model_unchanged_when_nothing_matches(impl):
+    model = _net()
+    model.head.requires_grad_(False)  # mixed flags, to see them kept
+    before = {name: p.requires_grad for name, p in model.named_parameters()}
+    with expect_raises(ValueError, "apply_lora(model, target_modules=('nope',))", names="nope"):
+        impl.apply_lora(model, target_modules=("nope",))
+    changed = [name for name, p in model.named_parameters() if p.requires_grad != before.get(name)]
+    expect(not changed,
+           f"apply_lora raised ValueError (nothing matched) but had already changed requires_grad of {changed[:4]}",
+           "find the layers first, raise if there are none, and only then freeze and wrap: an error leaves the "
+           "model as it was")
+    expect(not _lora_layers(impl, model), "apply_lora raised ValueError but left LoRALinear layers in the model")
+
+
+@apply_lora
 def test_apply_lora_then_training_changes_only_the_adapters(impl):
     model = impl.apply_lora(_net(), r=2)
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
@@ -640,8 +779,7 @@ def test_apply_lora_then_training_changes_only_the_adapters(impl):
            "every adapter's lora_B should receive a gradient and move")
 
 
-# ----------------------------------------------------------------------------------------------
-# lora_state_dict / load_lora_state_dict
+# ---------------------------------------------------------------- lora_state_dict / load_lora_state_dict
 
 
 def _adapted_net(impl, seed: int = 0) -> tuple[_Net, _Net]:
@@ -653,7 +791,7 @@ def _adapted_net(impl, seed: int = 0) -> tuple[_Net, _Net]:
     return pretrained, adapted
 
 
-@lora_state_dict_ex
+@lora_state_dict
 def test_lora_state_dict_holds_only_the_lora_parameters(impl):
     _, adapted = _adapted_net(impl)
     sd = impl.lora_state_dict(adapted)
@@ -671,7 +809,7 @@ def test_lora_state_dict_holds_only_the_lora_parameters(impl):
     expect(n_params == n_lora, f"lora_state_dict holds {n_params} numbers; the adapters have {n_lora}")
 
 
-@lora_state_dict_ex
+@lora_state_dict
 def test_lora_state_dict_leaves_out_other_trainable_parameters(impl):
     _, adapted = _adapted_net(impl)
     adapted.head.requires_grad_(True)  # a task head trained beside the adapters
@@ -681,7 +819,7 @@ def test_lora_state_dict_leaves_out_other_trainable_parameters(impl):
            "select the LoRA parameters by name (keys containing 'lora_'), not by requires_grad")
 
 
-@lora_state_dict_ex
+@lora_state_dict
 def test_lora_state_dict_round_trips_into_a_fresh_adapted_model(impl):
     pretrained, adapted = _adapted_net(impl)
     adapted.eval()
@@ -701,7 +839,23 @@ def test_lora_state_dict_round_trips_into_a_fresh_adapted_model(impl):
                "copy values into the existing parameters (load_state_dict or param.copy_), don't replace them")
 
 
-@lora_state_dict_ex
+@lora_state_dict
+def test_load_lora_state_dict_copies_into_the_models_own_dtype(impl):
+    pretrained, adapted = _adapted_net(impl)
+    sd32 = {k: v.detach().float() for k, v in impl.lora_state_dict(adapted).items()}  # an adapter shipped in float32
+    fresh = impl.apply_lora(copy.deepcopy(pretrained), r=2, alpha=3.0).eval()
+    impl.load_lora_state_dict(fresh, sd32)
+    params = dict(fresh.named_parameters())
+    for key, value in sd32.items():
+        expect_close(params[key], value.to(F64), what=f"{key} after loading a float32 adapter into a float64 model",
+                     rtol=0, atol=0,
+                     hint="copy the values into the model's own parameters (load_state_dict or param.copy_ cast "
+                     "them to the parameter's dtype and device); param.data = value swaps in the float32 tensor")
+    out = fresh(_x(4, 5))
+    expect_dtype(out, F64, "the float64 model's output after loading a float32 adapter")
+
+
+@lora_state_dict
 def test_load_lora_state_dict_raises_on_a_missing_key(impl):
     _, adapted = _adapted_net(impl)
     sd = dict(impl.lora_state_dict(adapted))
@@ -712,7 +866,7 @@ def test_load_lora_state_dict_raises_on_a_missing_key(impl):
         impl.load_lora_state_dict(target, sd)
 
 
-@lora_state_dict_ex
+@lora_state_dict
 @pytest.mark.parametrize("kind", ["bogus_lora_key", "base_weight_key"])
 def test_load_lora_state_dict_raises_on_an_unexpected_key(impl, kind):
     _, adapted = _adapted_net(impl)
@@ -728,7 +882,7 @@ def test_load_lora_state_dict_raises_on_an_unexpected_key(impl, kind):
         impl.load_lora_state_dict(target, sd)
 
 
-@lora_state_dict_ex
+@lora_state_dict
 def test_load_lora_state_dict_does_not_skip_factors_of_another_shape(impl):
     sd = {k: torch.randn_like(v) for k, v in impl.lora_state_dict(impl.apply_lora(_net(), r=4)).items()}
     target = impl.apply_lora(_net(), r=2, alpha=3.0)
@@ -747,11 +901,10 @@ def test_load_lora_state_dict_does_not_skip_factors_of_another_shape(impl):
            "on a shape mismatch, let them")
 
 
-# ----------------------------------------------------------------------------------------------
-# merge_lora
+# ---------------------------------------------------------------- merge_lora
 
 
-@merge_lora_ex
+@merge_lora
 def test_merge_lora_leaves_plain_linear_layers(impl):
     _, adapted = _adapted_net(impl)
     got = impl.merge_lora(adapted)
@@ -767,7 +920,7 @@ def test_merge_lora_leaves_plain_linear_layers(impl):
     expect(not extra, f"the merged model still holds LoRA parameters: {extra[:3]}")
 
 
-@merge_lora_ex
+@merge_lora
 def test_merge_lora_keeps_the_outputs(impl):
     _, adapted = _adapted_net(impl)
     adapted.eval()
@@ -778,7 +931,7 @@ def test_merge_lora_keeps_the_outputs(impl):
                  hint="the merged weight is W + lora_B @ lora_A * (alpha / r): is the scaling missing?")
 
 
-@merge_lora_ex
+@merge_lora
 def test_merge_lora_weight_is_base_plus_scaled_update(impl):
     pretrained, adapted = _adapted_net(impl)
     layer = _lora_layers(impl, adapted)["blocks.1.q_proj"]
@@ -799,7 +952,7 @@ class _NoBias(nn.Module):
         return self.q_proj(x)
 
 
-@merge_lora_ex
+@merge_lora
 def test_merge_lora_keeps_a_layer_without_bias_bias_free(impl):
     torch.manual_seed(0)
     model = impl.apply_lora(_NoBias().to(F64), target_modules=("q_proj",), r=2)
@@ -812,7 +965,7 @@ def test_merge_lora_keeps_a_layer_without_bias_bias_free(impl):
                  "(or reuse the merged base itself), or a fresh nn.Linear's random bias slips in")
 
 
-@merge_lora_ex
+@merge_lora
 def test_merge_lora_does_not_merge_an_already_merged_layer_twice(impl):
     _, adapted = _adapted_net(impl)
     adapted.eval()
@@ -824,7 +977,24 @@ def test_merge_lora_does_not_merge_an_already_merged_layer_twice(impl):
                  rtol=1e-10, atol=1e-10, hint="a layer whose `merged` is True already carries its update")
 
 
-@merge_lora_ex
+@merge_lora
+def test_merge_lora_of_a_lone_lora_linear_returns_its_merged_base(impl):
+    base = _linear(7, 5)
+    layer = impl.LoRALinear(base, r=2, alpha=4.0)
+    A, B = _train_lora(layer)
+    weight = base.weight.detach().clone()
+    x = _x(3, 7)
+    expected = layer(x).detach()
+    got = impl.merge_lora(layer)
+    expect(isinstance(got, nn.Linear) and not isinstance(got, impl.LoRALinear),
+           f"merge_lora(LoRALinear) returned {type(got).__name__}; expected a plain nn.Linear",
+           "the model may itself be a LoRALinear: it has no parent to setattr on, so return its merged base")
+    expect_close(got.weight.detach(), weight + (B @ A) * 2.0, what="merge_lora(LoRALinear).weight",
+                 rtol=1e-12, atol=1e-12, hint="W + lora_B @ lora_A * (alpha / r)")
+    expect_close(got(x), expected, what="merge_lora(LoRALinear) output", rtol=1e-10, atol=1e-10)
+
+
+@merge_lora
 @pytest.mark.cuda
 def test_apply_and_merge_lora_on_cuda(impl):
     pretrained, adapted = _adapted_net(impl)
@@ -841,8 +1011,7 @@ def test_apply_and_merge_lora_on_cuda(impl):
                       "create the factors on base.weight.device")
 
 
-# ----------------------------------------------------------------------------------------------
-# demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

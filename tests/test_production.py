@@ -1,8 +1,10 @@
-"""Topic 9 - production: atomic checkpoints that resume exactly, mixed precision, peak GPU memory.
+"""Tests of the production topic: atomic checkpoints that resume exactly, mixed precision, peak GPU memory.
 
 Checkpoint files live in pytest's tmp_path. Crashes are simulated: an `extra` object that cannot
 be pickled, and a torch.save that writes half a file and raises.
 """
+
+from __future__ import annotations
 
 import copy
 import os
@@ -387,6 +389,72 @@ def test_crash_while_writing_leaves_the_previous_checkpoint(impl, tmp_path, monk
 
 
 @save_checkpoint
+def test_save_and_load_take_a_str_path(impl, tmp_path):
+    path = str(tmp_path / "ckpt.pt")  # a plain string, as most scripts pass it
+    model, opt, _ = _setup(0)
+    _train_steps(model, opt)
+    hint = "path may be a str or a pathlib.Path: wrap it once, e.g. Path(path), or use os.path functions"
+    for epoch in (1, 2):  # the second save replaces the first
+        _call(f"save_checkpoint(str path, ...) raised (epoch {epoch})", hint, impl.save_checkpoint, path, model, opt,
+              epoch=epoch, step=epoch)
+    fresh = _setup(1)[0]
+    info = _call("load_checkpoint(str path, ...) raised", hint, impl.load_checkpoint, path, fresh)
+    expect(info["epoch"] == 2, f"after two saves to a str path the checkpoint holds epoch {info['epoch']!r}")
+    _expect_same_params(fresh, model, "after a save and load through a str path", hint)
+    expect(sorted(q.name for q in tmp_path.iterdir()) == ["ckpt.pt"],
+           f"saving to a str path left {sorted(q.name for q in tmp_path.iterdir())} in the folder")
+
+
+@save_checkpoint
+def test_save_to_a_relative_path_writes_the_temporary_file_beside_it(impl, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    monkeypatch.chdir(run)
+    renames = []
+    for name in ("replace", "rename"):
+        real = getattr(os, name)
+
+        def spy(src, dst, *args, _real=real, **kwargs):
+            renames.append((os.path.realpath(os.fspath(src)), os.path.realpath(os.fspath(dst))))
+            return _real(src, dst, *args, **kwargs)
+
+        monkeypatch.setattr(os, name, spy)
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint("ckpt.pt", model, opt, epoch=0, step=0)  # relative: its folder is the working directory
+    onto = [src for src, dst in renames if dst == os.path.realpath(run / "ckpt.pt")]
+    hint = ("the folder of a bare file name is the working directory: os.path.dirname('ckpt.pt') is '' (not None, "
+            "which tempfile reads as the system's temporary folder); Path('ckpt.pt').parent is Path('.')")
+    expect(onto, "the checkpoint at the relative path 'ckpt.pt' was not put in place by os.replace of a temporary "
+           "file", hint)
+    expect(all(os.path.dirname(src) == os.path.realpath(run) for src in onto),
+           f"for the relative path 'ckpt.pt' the temporary file was {onto[0]}, not in the working directory {run}: a "
+           "rename across file systems is a copy, not atomic", hint)
+
+
+@save_checkpoint
+def test_a_failed_save_raises_and_leaves_no_temporary_file(impl, tmp_path):
+    path = tmp_path / "ckpt.pt"
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint(path, model, opt, epoch=1, step=10)
+    raised = None
+    try:
+        impl.save_checkpoint(path, model, opt, epoch=2, step=20, extra={"bad": CannotBePickled()})
+    except NotImplementedError:
+        raise
+    except Exception as err:  # the crash we caused, in whatever wrapping torch.save gives it
+        raised = err
+    expect(raised is not None,
+           "save_checkpoint returned normally although torch.save failed (an extra that cannot be pickled): the "
+           "caller believes the state is saved",
+           "remove the temporary file on the way out (try/except BaseException: unlink; raise), and re-raise")
+    left = sorted(q.name for q in tmp_path.iterdir())
+    expect(left == ["ckpt.pt"],
+           f"after a failed save the folder holds {left}: the half-written temporary file stayed behind",
+           "on an error, delete the temporary file before letting the error through (a `finally:` or "
+           "`except BaseException:` around torch.save and os.replace)")
+
+
+@save_checkpoint
 @pytest.mark.cuda
 def test_checkpoint_restores_cuda_model_and_cuda_rng(impl, tmp_path):
     model, opt, _ = _setup(0)
@@ -408,6 +476,25 @@ def test_checkpoint_restores_cuda_model_and_cuda_rng(impl, tmp_path):
                  hint="save torch.cuda.get_rng_state_all() when CUDA is present and restore it")
     state = next(iter(fresh_opt.state.values()))
     expect(state["exp_avg"].is_cuda, "the restored Adam moments should live on the GPU with their parameters")
+
+
+@save_checkpoint
+@pytest.mark.cuda
+def test_load_checkpoint_onto_cuda_with_map_location(impl, tmp_path):
+    model, opt, _ = _setup(0)
+    _train_steps(model, opt)
+    torch.manual_seed(5)
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=3)
+    expected = torch.rand(5)
+    torch.manual_seed(77)
+    fresh = _setup(1)[0].cuda()
+    fresh_opt = torch.optim.Adam(fresh.parameters(), lr=1e-2)
+    _call("load_checkpoint(..., map_location='cuda') raised",
+          "map_location moves every saved tensor, the RNG states too: torch.set_rng_state wants a CPU ByteTensor, "
+          "so hand it state.cpu()", impl.load_checkpoint, tmp_path / "ckpt.pt", fresh, fresh_opt, map_location="cuda")
+    _expect_same_params(fresh.cpu(), model, "a model loaded with map_location='cuda'", "load_state_dict copies it")
+    expect_equal(torch.rand(5), expected, what="torch.rand(5) after load_checkpoint(map_location='cuda')",
+                 hint="restore the CPU generator from the saved state, moved back to the CPU")
 
 
 # ---------------------------------------------------------------- amp_train_step
@@ -446,12 +533,21 @@ def _clone(model, opt):
 @amp_train_step
 def test_amp_forward_runs_in_bfloat16(impl):
     model, opt, x, y = _amp_setup()
-    seen = []
-    model[0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+    seen = {}
+
+    def record(i):
+        def hook(module, inputs, out):
+            seen.setdefault(i, out.dtype)
+
+        return hook
+
+    for i in (0, 2):
+        model[i].register_forward_hook(record(i))
     impl.amp_train_step(model, x, y, F.mse_loss, opt)
-    expect(seen, "the model's forward never ran")
-    expect(seen[0] == torch.bfloat16, f"the first Linear's output was {seen[0]}, expected torch.bfloat16",
-           "run the forward pass and the loss inside `with torch.autocast(device_type, dtype=dtype):`")
+    expect(len(seen) == 2, "the model's forward never ran")
+    for i, out_dtype in seen.items():
+        expect(out_dtype == torch.bfloat16, f"Linear {i}'s output was {out_dtype}, expected torch.bfloat16",
+               "run the whole forward pass and the loss inside `with torch.autocast(device_type, dtype=dtype):`")
 
 
 @amp_train_step
@@ -544,20 +640,97 @@ def test_amp_step_with_inf_gradients_is_skipped_and_the_scale_lowered(impl):
            "scaler.update() after scaler.step() lowers the scale when the step was skipped")
 
 
+class Boom(Exception):
+    """The error a test makes the loss function raise."""
+
+
+def _classes_setup(seed: int = 0):
+    model, opt, x, _ = _amp_setup(seed)
+    y = torch.randint(0, 4, (16,), generator=torch.Generator().manual_seed(seed + 2))
+    return model, opt, x, y
+
+
+@amp_train_step
+def test_amp_loss_runs_under_autocast(impl):
+    model, opt, x, y = _amp_setup()
+    seen = []
+
+    def probed_loss(out, target):
+        enabled = torch.is_autocast_enabled("cpu")
+        seen.append((enabled, torch.get_autocast_dtype("cpu") if enabled else None, out.dtype))
+        return F.mse_loss(out, target)
+
+    impl.amp_train_step(model, x, y, probed_loss, opt)
+    expect(len(seen) == 1, f"loss_fn was called {len(seen)} times in one step; expected once")
+    enabled, dtype, out_dtype = seen[0]
+    expect(out_dtype == torch.bfloat16, f"the model's output reached loss_fn as {out_dtype}, expected torch.bfloat16",
+           "the forward pass runs under torch.autocast")
+    expect(enabled and dtype == torch.bfloat16,
+           "loss_fn ran outside autocast" if not enabled else f"loss_fn ran under autocast to {dtype}, not bfloat16",
+           "compute the loss inside the same `with torch.autocast(device_type, dtype=dtype):` block as the forward "
+           "pass: autocast runs losses and softmax in float32 there, outside it they run in the outputs' precision")
+    expect(not torch.is_autocast_enabled("cpu"), "autocast is still on after amp_train_step returned",
+           "use torch.autocast as a `with` block: it ends with the block")
+
+
+@amp_train_step
+def test_amp_cross_entropy_step_matches_the_reference_closely(impl):
+    model, opt, x, y = _classes_setup()
+    ref_model, ref_opt = _clone(model, opt)
+    for i in range(2):
+        loss = impl.amp_train_step(model, x, y, F.cross_entropy, opt)
+        ref_loss = _reference_step(ref_model, ref_opt, x, y, F.cross_entropy)
+        expect(isinstance(loss, float), f"expected the loss as a Python float, got {type(loss).__name__}")
+        expect(abs(loss - ref_loss) <= 1e-6 * abs(ref_loss),
+               f"step {i}: the cross-entropy loss is {loss}; the autocast step gives {ref_loss}",
+               "under autocast cross_entropy runs in float32; computed after the autocast block on bfloat16 "
+               "logits it runs in bfloat16, about 3 significant digits")
+    for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
+        expect_close(p.detach(), q.detach(), what=f"parameter {name} after 2 cross-entropy steps", rtol=1e-6,
+                     atol=1e-8, hint="forward and loss inside one autocast block, backward and step after it")
+
+
+@amp_train_step
+def test_amp_step_leaves_autocast_off_when_the_loss_raises(impl):
+    model, opt, x, y = _amp_setup()
+
+    def failing_loss(out, target):
+        raise Boom("the loss function failed")
+
+    try:
+        impl.amp_train_step(model, x, y, failing_loss, opt)
+    except Boom:
+        pass
+    else:
+        fail("loss_fn raised inside amp_train_step, and the step returned normally",
+             "let the error reach the caller")
+    expect(not torch.is_autocast_enabled("cpu"),
+           "loss_fn raised inside amp_train_step, and autocast was left on: everything the caller runs next "
+           "computes in bfloat16",
+           "use torch.autocast as a `with` block: it switches autocast off on every way out, an error included")
+
+
 @amp_train_step
 @pytest.mark.cuda
 def test_amp_step_on_cuda_float16_with_grad_scaler(impl):
     model, opt, x, y = _amp_setup(device="cuda")
     ref_model, ref_opt = _clone(model, opt)
-    seen = []
+    seen, loss_regime = [], []
     model[0].register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+
+    def probed_loss(out, target):
+        loss_regime.append(torch.is_autocast_enabled("cuda") and torch.get_autocast_dtype("cuda") == torch.float16)
+        return F.mse_loss(out, target)
+
     scaler = torch.amp.GradScaler("cuda", init_scale=2.0**8)
     ref_scaler = torch.amp.GradScaler("cuda", init_scale=2.0**8)
     for _ in range(2):
-        impl.amp_train_step(model, x, y, F.mse_loss, opt, scaler, device_type="cuda", dtype=torch.float16)
+        impl.amp_train_step(model, x, y, probed_loss, opt, scaler, device_type="cuda", dtype=torch.float16)
         _reference_step(ref_model, ref_opt, x, y, F.mse_loss, device_type="cuda", dtype=torch.float16,
                         scaler=ref_scaler)
     expect(seen and seen[0] == torch.float16, f"the first Linear's output was {seen[:1]}, expected torch.float16")
+    expect(loss_regime and all(loss_regime), "loss_fn ran outside autocast to float16 on cuda",
+           "compute the loss inside the autocast block, with the forward pass")
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
         expect_dtype(p, torch.float32, f"parameter {name}")
         expect_close(p.detach(), q.detach(), what=f"parameter {name} after 2 steps", rtol=1e-4, atol=1e-5)
@@ -614,6 +787,22 @@ def test_peak_memory_is_reset_before_running(impl):
     expect(peak < baseline + 64 * MiB,
            f"the peak of a 1 MiB fn is reported as {peak / MiB:.1f} MiB: an earlier 256 MiB peak leaked in",
            "torch.cuda.reset_peak_memory_stats(device) before running fn")
+
+
+@peak_memory_bytes
+@pytest.mark.cuda
+def test_peak_memory_counts_tensors_alive_before_fn(impl):
+    torch.cuda.synchronize()
+    kept = torch.empty(32 * MiB // 4, device="cuda")  # alive during fn: it is part of the device's peak
+    before = torch.cuda.memory_allocated()
+    peak = impl.peak_memory_bytes(lambda: torch.ones(4 * MiB // 4, device="cuda").sum(), "cuda")
+    del kept
+    expect(isinstance(peak, int), f"expected a Python int, got {type(peak).__name__}")
+    expect(peak >= before + 4 * MiB,
+           f"with {before / MiB:.1f} MiB already allocated and a 4 MiB temporary, the reported peak is "
+           f"{peak / MiB:.1f} MiB",
+           "report torch.cuda.max_memory_allocated(device) as it is: the peak of the device, tensors allocated "
+           "before fn included, not the growth during fn")
 
 
 @peak_memory_bytes

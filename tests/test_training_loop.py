@@ -1,10 +1,12 @@
-"""Topic 3 - training loops: the zero_grad bug, train/eval modes, per-sample means, accumulation, best weights.
+"""Tests of the training_loop topic: the zero_grad bug, train/eval modes, per-sample means, accumulation, best weights.
 
 Every training test runs the implementation and a reference loop written here on copies of the same
 tiny float64 model with plain SGD, then compares the parameters: a loop whose steps used the wrong
 gradient (stale, summed, missing, one batch late) cannot match. Where a result matches a known wrong
 loop instead, the message names that mistake.
 """
+
+from __future__ import annotations
 
 import copy
 import math
@@ -15,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata.checks import expect, expect_close, fail
+from kata.checks import expect, expect_close, expect_raises, fail
 
 train_one_epoch = pytest.mark.exercise("train_one_epoch")
 evaluate = pytest.mark.exercise("evaluate")
@@ -32,7 +34,7 @@ STALE_HINT = (
 )
 
 
-# ---------------------------------------------------------------------------- fixtures and references
+# ---------------------------------------------------------------- fixtures and references
 
 
 def make_model(*, batchnorm: bool = False, seed: int = 0) -> nn.Module:
@@ -236,7 +238,7 @@ def run_loop(fn, *args, **kwargs):
     raise error
 
 
-# ---------------------------------------------------------------------------- train_one_epoch
+# ---------------------------------------------------------------- train_one_epoch
 
 
 @train_one_epoch
@@ -392,7 +394,7 @@ def test_train_one_epoch_moves_batches_to_cuda(impl):
     )
 
 
-# ---------------------------------------------------------------------------- evaluate
+# ---------------------------------------------------------------- evaluate
 
 
 class Probe(nn.Module):
@@ -597,6 +599,62 @@ def test_evaluate_keeps_eval_mode(impl):
     )
 
 
+class Boom(Exception):
+    """The error a test makes the loader raise (not a RuntimeError, so no stub's NotImplementedError is taken
+    for it)."""
+
+
+class FailingLoader:
+    """A loader of len(batches) batches that serves the first `fail_after`, then raises Boom."""
+
+    def __init__(self, batches, fail_after: int):
+        self.batches, self.fail_after = batches, fail_after
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        yield from self.batches[: self.fail_after]
+        raise Boom("the loader failed in the middle of the epoch")
+
+
+@evaluate
+def test_evaluate_restores_the_mode_and_autograd_when_the_loader_raises(impl):
+    model, probe = probed_model()
+    model.train()
+    try:
+        impl.evaluate(model, FailingLoader(make_batches([4, 4, 3]), 1), nn.CrossEntropyLoss())
+    except Boom:
+        pass
+    else:
+        fail("the loader raised in the middle of evaluate, and evaluate returned normally",
+             "let the error reach the caller; put the mode back in a `finally:` block instead of catching it")
+    expect(probe.calls, "the model was never called before the loader failed")
+    expect(not any(training for training, _ in probe.calls), "evaluate ran the model in train mode",
+           "switch the model to eval mode before the forward passes")
+    left = [name or "the model" for name, m in model.named_modules() if not m.training]
+    expect(not left,
+           f"the loader raised during evaluate, and the model, which came in train mode, was left in eval mode "
+           f"({', '.join(left)})",
+           "restore the mode in a `finally:` block (try: ... finally: model.train(was_training)): it must come back "
+           "on every way out, an error included")
+    expect(torch.is_grad_enabled() and not torch.is_inference_mode_enabled(),
+           "the loader raised during evaluate, and autograd was left switched off for the caller",
+           "torch.no_grad() / torch.inference_mode() as a `with` block put autograd back also when the block raises")
+
+
+@evaluate
+def test_evaluate_leaves_the_callers_no_grad_in_force(impl):
+    model = make_model()
+    with torch.no_grad():
+        result = impl.evaluate(model, make_batches([4, 3]), nn.CrossEntropyLoss())
+        still_off = not torch.is_grad_enabled()
+    expect(isinstance(result, tuple) and len(result) == 2, f"expected a tuple (mean loss, accuracy), got {result!r}")
+    expect(still_off, "evaluate, called inside the caller's `with torch.no_grad():`, switched autograd back on",
+           "put back the grad mode that was in force: torch.no_grad() (or torch.inference_mode()) as a context "
+           "manager does that, torch.set_grad_enabled(True) afterwards does not")
+
+
 @evaluate
 @pytest.mark.cuda
 def test_evaluate_moves_batches_to_cuda(impl):
@@ -610,7 +668,7 @@ def test_evaluate_moves_batches_to_cuda(impl):
     expect(math.isclose(acc, want_acc, rel_tol=1e-12), f"the accuracy on cuda is {acc!r}; expected {want_acc!r}")
 
 
-# ---------------------------------------------------------------------------- train_with_accumulation
+# ---------------------------------------------------------------- train_with_accumulation
 
 
 def accumulation_suspects(model, batches, accum_steps, *, stale=None):
@@ -785,6 +843,35 @@ def test_train_with_accumulation_of_one_is_plain_training(impl):
 
 
 @train_with_accumulation
+def test_train_with_accumulation_window_longer_than_the_loader_is_one_step(impl):
+    model, batches = make_model(), make_batches([3] * 3)
+    ref, _ = reference_accumulation(model, batches, 5)
+    suspects = accumulation_suspects(model, batches, 5)
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    steps = []
+    opt.register_step_post_hook(lambda *args: steps.append(1))
+    run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 5)
+    expect(len(steps) == 1,
+           f"3 micro-batches with accum_steps=5 took {len(steps)} optimizer steps; expected 1: the only window is "
+           "the final, partial one",
+           "a window cut short by the end of the loader still steps, once")
+    expect_trained_like(
+        model, ref, start=start, suspects=suspects,
+        what="3 micro-batches with accum_steps=5 (one step, averaged over the 3 micro-batches)",
+    )
+
+
+@train_with_accumulation
+@pytest.mark.parametrize("accum_steps", [0, -2])
+def test_train_with_accumulation_rejects_accum_steps_below_one(impl, accum_steps):
+    model = make_model()
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    with expect_raises(ValueError, f"train_with_accumulation(..., accum_steps={accum_steps})", names=accum_steps):
+        impl.train_with_accumulation(model, make_batches([3, 3]), nn.CrossEntropyLoss(), opt, accum_steps)
+
+
+@train_with_accumulation
 @pytest.mark.cuda
 def test_train_with_accumulation_moves_batches_to_cuda(impl):
     model, batches = make_model(), make_batches([3] * 5)
@@ -799,7 +886,7 @@ def test_train_with_accumulation_moves_batches_to_cuda(impl):
     expect(math.isclose(got, want, rel_tol=1e-7), f"the loss returned on cuda is {got!r}; expected {want!r}")
 
 
-# ---------------------------------------------------------------------------- fit
+# ---------------------------------------------------------------- fit
 
 
 def fit_problem():
@@ -912,6 +999,40 @@ def test_fit_ends_with_the_weights_of_the_best_epoch(impl):
     )
 
 
+def fit_tie_problem():
+    """Training moves only the weights of feature 2; validation reads only feature 1: every epoch has the same
+    val_loss (bit for bit) and different weights."""
+    model = nn.Linear(2, 2, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[0.3, -0.2], [-0.1, 0.4]], dtype=torch.float64))
+    xt = torch.tensor([[0.0, 1.0], [0.0, -0.5], [0.0, 0.8], [0.0, -1.2]], dtype=torch.float64)
+    yt = torch.tensor([1, 0, 0, 1])
+    xv = torch.tensor([[1.0, 0.0], [-0.7, 0.0], [0.4, 0.0]], dtype=torch.float64)
+    yv = torch.tensor([0, 1, 1])
+    return model, [(xt[:2], yt[:2]), (xt[2:], yt[2:])], [(xv, yv)], 0.5
+
+
+@fit
+def test_fit_keeps_the_earliest_epoch_on_a_tie(impl):
+    model, train, val, lr = fit_tie_problem()
+    epochs = 3
+    records, weights = reference_fit(model, train, val, lr, epochs)
+    assert len({r[1] for r in records}) == 1, "test setup: every epoch should have the same val_loss"
+    assert not all_close(weights[0], weights[-1]), "test setup: the weights should differ between epochs"
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    run_loop(impl.fit, model, train, val, nn.CrossEntropyLoss(), opt, epochs)
+    got = snapshot(model)
+    if all_close(got, weights[0]):
+        return
+    for i in range(1, epochs):
+        if all_close(got, weights[i]):
+            fail(f"every epoch had the same val_loss ({records[0][1]:.6f}) and the model holds the weights of epoch "
+                 f"{i + 1}; on a tie the earliest epoch wins (epoch 1)",
+                 "keep a new copy only when val_loss is strictly lower than the best so far (<, not <=)")
+    fail("the final weights are those of no epoch; expected those of epoch 1 (every epoch tied on val_loss)",
+         "load the saved copy into the same model object the caller passed in")
+
+
 @fit
 @pytest.mark.cuda
 def test_fit_runs_on_cuda(impl):
@@ -933,7 +1054,7 @@ def test_fit_runs_on_cuda(impl):
                      rtol=1e-7, atol=1e-9)
 
 
-# ---------------------------------------------------------------------------- demo
+# ---------------------------------------------------------------- demo
 
 
 @demo

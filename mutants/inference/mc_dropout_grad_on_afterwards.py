@@ -1,0 +1,30 @@
+"""Pitfall: autograd switched on afterwards (inference.mc_dropout_predict).
+
+torch.set_grad_enabled(True) instead of putting back the caller's mode: inside a caller's no_grad
+block it turns autograd on.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.modules.dropout import _DropoutNd
+
+from solutions import inference as reference
+from solutions.inference import *  # noqa: F403
+
+
+def mc_dropout_predict(model, x, n_samples=20):
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2, got {n_samples}")
+    flags = reference._training_flags(model)
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, _DropoutNd):
+            module.train()
+    torch.set_grad_enabled(False)
+    try:
+        samples = torch.stack([model(x) for _ in range(n_samples)])
+    finally:
+        torch.set_grad_enabled(True)
+        reference._restore_training_flags(flags)
+    return samples.mean(dim=0), samples.std(dim=0)

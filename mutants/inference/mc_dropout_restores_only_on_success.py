@@ -1,0 +1,23 @@
+"""Pitfall: MC dropout puts the training flags back only when every pass succeeds (inference.mc_dropout_predict)."""
+
+from __future__ import annotations
+
+import torch
+from torch.nn.modules.dropout import _DropoutNd
+
+from solutions import inference as reference
+from solutions.inference import *  # noqa: F403
+
+
+def mc_dropout_predict(model, x, n_samples=20):
+    if n_samples < 2:
+        raise ValueError(f"n_samples must be at least 2, got {n_samples}")
+    flags = reference._training_flags(model)
+    model.eval()
+    for module in model.modules():
+        if isinstance(module, _DropoutNd):
+            module.train()
+    with torch.no_grad():
+        samples = torch.stack([model(x) for _ in range(n_samples)])
+    reference._restore_training_flags(flags)
+    return samples.mean(dim=0), samples.std(dim=0)

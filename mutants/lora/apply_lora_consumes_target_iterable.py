@@ -1,0 +1,27 @@
+"""Pitfall: `name in target_modules` tested per layer (lora.apply_lora).
+
+On a generator the first test consumes it, and nothing else matches.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from solutions import lora as reference
+from solutions.lora import *  # noqa: F403
+
+
+def apply_lora(model, target_modules=("q_proj", "v_proj"), r=8, alpha=16.0, dropout=0.0):
+    found = [
+        (parent, name, child)
+        for parent in model.modules()
+        for name, child in parent.named_children()
+        if isinstance(child, nn.Linear) and name in target_modules
+    ]
+    if not found:
+        raise ValueError(f"no nn.Linear of the model is named any of target_modules={target_modules}")
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for parent, name, child in found:
+        setattr(parent, name, reference.LoRALinear(child, r=r, alpha=alpha, dropout=dropout))
+    return model

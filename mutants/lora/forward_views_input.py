@@ -1,0 +1,23 @@
+"""Pitfall: forward reshapes the input with .view(), which fails on a non-contiguous input (lora.LoRALinear)."""
+
+from __future__ import annotations
+
+import types
+
+from solutions import lora as reference
+from solutions.lora import *  # noqa: F403
+
+
+class LoRALinear(reference.LoRALinear):
+    def forward(self, x):
+        out = self.base(x)
+        if self.merged:
+            return out
+        flat = self.dropout(x).view(-1, x.shape[-1])
+        low = (flat @ self.lora_A.T @ self.lora_B.T).view(*x.shape[:-1], -1)
+        return out + low * self.scaling
+
+
+# apply_lora as in the solution, but building this module's LoRALinear
+_apply = reference.apply_lora
+apply_lora = types.FunctionType(_apply.__code__, globals(), "apply_lora", _apply.__defaults__)
