@@ -215,6 +215,13 @@ def test_each_exercise_has_its_cell_and_check_in_the_manifests_order():
     assert first.startswith(notebook.SETUP_MARK) and notebook.REPO_URL in first
 
 
+def test_the_readmes_colab_links_open_the_notebooks_of_repo_url():
+    links = re.findall(r"https://colab\.research\.google\.com/\S+?\.ipynb", (ROOT / "README.md").read_text())
+    assert links, "the README has no Open in Colab link"
+    for link in links:
+        assert link in [notebook.colab_url(t) for t in manifest.topic_names()], link
+
+
 # ---------------------------------------------------------------- in a real Jupyter kernel (nbclient)
 
 
