@@ -129,19 +129,20 @@ def demo(topic: str, *, quick: bool = False, save_png: str | None = None, namesp
 
 
 def stubs_in(module: ModuleType, topic: str) -> list[str]:
-    """The topic's exercises that the module still defines as stubs."""
+    """The functions and classes the notebook defined that are still the topic's stubs."""
     import inspect
 
     from kata import drift
 
     out = []
-    for ex in manifest.topic(topic).exercises:
-        obj = getattr(module, ex.name, None)
+    for name, obj in vars(module).items():
+        if getattr(obj, "__module__", None) != "__main__":  # a notebook's (and a script's) own definitions
+            continue
         fns = drift._members(obj).values() if inspect.isclass(obj) else [obj] if inspect.isfunction(obj) else []
         try:
             if any(drift._is_stub(fn, topic) for fn in fns):
-                out.append(ex.name)
-        except (OSError, TypeError):  # no source to read (defined by exec): not known to be a stub
+                out.append(name)
+        except (OSError, TypeError):  # no source to read: not known to be a stub
             continue
     return out
 

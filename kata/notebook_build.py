@@ -7,9 +7,10 @@ A topic's notebook, cell by cell:
 - the set-up cell: on Colab (or anywhere outside a clone) it clones REPO_URL (kata/notebook.py) and
   installs what requirements.txt asks for and the runtime lacks, keeping the runtime's own torch;
   then it imports check, demo and hint;
-- exercises/<topic>.py's own code in order: its imports and helpers as given cells, and each
-  exercise's definition (stub and docstring, or a bug hunt's shipped code) in a cell of its own,
-  followed by its check cell, `check("<topic>.<exercise>")`;
+- exercises/<topic>.py's own code in order: its imports and shared helpers in a given cell, then
+  each exercise's definition (stub and docstring, or a bug hunt's shipped code) in a cell of its
+  own, with any definition that follows it before the next exercise (a companion such as
+  `unfreeze` after `freeze`), followed by its check cell, `check("<topic>.<exercise>")`;
 - `check("<topic>")` for the whole topic, then the topic's demo on the notebook's code.
 
     python -m kata.notebook_build          # write them
@@ -53,8 +54,8 @@ HOW = """**How this notebook works.** Run the set-up cell first. Each exercise i
 docstring, the spec: replace the `raise NotImplementedError(...)` with your code (keep the name and
 the signature), run the cell, then the check cell under it. `check("{topic}.<exercise>")` runs the
 kata's own tests on the code this notebook defines and prints what went wrong, with a hint;
-`hint("{topic}.<exercise>")` reveals further hints, one at a time. The given cells hold the imports
-and helpers the exercises share: run them as they come.
+`hint("{topic}.<exercise>")` reveals further hints, one at a time. The cell after the set-up holds
+the imports and helpers the exercises share: run it too.
 
 On Colab, a GPU runtime (Runtime > Change runtime type) also runs the tests that need CUDA; without
 one they are skipped, and the summary says how many. To have your work graded, download the notebook
@@ -74,18 +75,13 @@ def _nbformat():
 
 
 def _parts(topic: str, text: str) -> list[tuple[str | None, str]]:
-    """exercises/<topic>.py as (exercise name or None, source) in file order: each exercise's
-    definition alone, the statements between them grouped; the module docstring and the
-    `if __name__ == "__main__":` entry point left out."""
+    """exercises/<topic>.py as (exercise name or None, source) in file order: the code above the first
+    exercise (imports, shared helpers) as (None, ...), then each exercise's definition with whatever
+    follows it up to the next exercise (a companion the same tests use, such as `unfreeze` after
+    `freeze`); the module docstring and the `if __name__ == "__main__":` entry point left out."""
     names = {ex.name for ex in manifest.topic(topic).exercises}
     lines = text.splitlines(keepends=True)
-    parts: list[tuple[str | None, str]] = []
-    group: tuple[int, int] | None = None
-
-    def flush():
-        if group is not None:
-            parts.append((None, "".join(lines[group[0]:group[1]]).strip("\n")))
-
+    parts: list[list] = []  # [name or None, first line index, end line index]
     for i, (node, start, end) in enumerate(notebook.spans(text)):
         docstring = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
         entry = isinstance(node, ast.If) and ast.unparse(node.test) == "__name__ == '__main__'"
@@ -93,18 +89,23 @@ def _parts(topic: str, text: str) -> list[tuple[str | None, str]]:
             continue
         name = getattr(node, "name", None)
         if name in names:
-            flush()
-            group = None
-            parts.append((name, "".join(lines[start:end]).strip("\n")))
+            parts.append([name, start, end])
+        elif parts:
+            parts[-1][2] = end
         else:
-            group = (group[0], end) if group else (start, end)
-    flush()
-    defined = {name for name, _ in parts if name}
+            parts.append([None, start, end])
+    defined = {name for name, _, _ in parts if name}
     missing = [n for n in names - defined if n != "demo"]
     if missing:
         raise ValueError(f"exercises/{topic}.py: no top-level definition of {', '.join(sorted(missing))}, "
                          "an exercise of the manifest")
-    return parts
+    return [(name, "".join(lines[start:end]).strip("\n")) for name, start, end in parts]
+
+
+def _companions(name: str, source: str) -> list[str]:
+    """The other functions and classes a cell defines besides its exercise."""
+    return [node.name for node, _, _ in notebook.spans(source)
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name != name]
 
 
 def _cell(nbf, kind: str, source: str, cell_id: str, role: str, exercise: str | None = None):
@@ -125,13 +126,14 @@ def build(topic: str):
         _cell(nbf, "code", SETUP, "setup", "setup"),
     ]
     bughunts = {ex.name for ex in t.exercises if ex.bughunt}
-    given = 0
     for name, source in _parts(topic, text):
         if name is None:
-            given += 1
-            cells.append(_cell(nbf, "code", source, f"given-{given}", "given"))
+            cells.append(_cell(nbf, "code", source, "given", "given"))
             continue
         heading = f"## `{topic}.{name}`" + (f"\n\n{BUGHUNT}" if name in bughunts else "")
+        also = _companions(name, source)
+        if also:
+            heading += f"\n\nThis cell also defines {', '.join(f'`{n}`' for n in also)}."
         cells += [
             _cell(nbf, "markdown", heading, f"about-{name}", "about", name),
             _cell(nbf, "code", source, f"exercise-{name}", "exercise", name),
