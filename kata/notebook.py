@@ -82,7 +82,9 @@ def check(target: str, *args: str, namespace: dict | None = None) -> bool:
     defined in the notebook; print the terminal's report; True when every test that ran passed.
 
     `args` go to pytest as they are (`"-x"`, `"-v"`, `"-k", "namedtuple"`); `namespace` defaults to
-    the caller's globals (a notebook's, or a script's)."""
+    the caller's globals (a notebook's, or a script's). Each call is a fresh pytest session (new
+    collection, fixtures and plugin state); the test modules themselves are imported once per
+    process, like torch (restart the kernel after updating the kata's tests)."""
     import pytest
     import torch
 
@@ -204,6 +206,7 @@ def install_requirements(requirements: Path = REQUIREMENTS) -> None:
         import packaging  # noqa: F401  (pip's own resolver decides where it is missing)
     except ImportError:
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "packaging"], check=True)
+        importlib.invalidate_caches()
     lines = _requirements(requirements.read_text())
     installed = {}
     for line in lines:

@@ -203,14 +203,15 @@ def test_a_notebook_edited_by_hand_run_or_stray_is_refused(tmp_path):
     assert "old_topic.ipynb belongs to no topic" in found[0]
 
 
-def test_each_exercise_has_its_cell_and_check_in_the_manifests_order():
-    nb = _shipped()
+@pytest.mark.parametrize("topic", manifest.topic_names())
+def test_each_exercise_has_its_cell_then_its_check_in_the_manifests_order(topic):
+    nb = _shipped(topic)
     roles = [(c["metadata"]["kata"]["role"], c["metadata"]["kata"].get("exercise")) for c in nb["cells"]]
-    assert roles[:2] == [("intro", None), ("setup", None)]
-    exercises = [e.name for e in manifest.topic(TOPIC).exercises if e.name != "demo"]
-    assert [name for role, name in roles if role == "exercise"] == exercises
-    assert [name for role, name in roles if role == "check"] == [*exercises, None]
-    assert roles[-1] == ("demo", "demo")
+    exercises = [e.name for e in manifest.topic(topic).exercises if e.name != "demo"]
+    head = [("intro", None), ("setup", None), ("given", None)]
+    body = [(role, name) for name in exercises for role in ("about", "exercise", "check")]
+    tail = [("about", None), ("check", None), ("about", "demo"), ("demo", "demo")]
+    assert roles == head + body + tail  # nothing given after an exercise: its check would run before it
     first = "".join(nb["cells"][1]["source"])
     assert first.startswith(notebook.SETUP_MARK) and notebook.REPO_URL in first
 
