@@ -40,7 +40,6 @@ from kata import manifest
 # notebooks from it. A placeholder until the repository has its public address (then run
 # `nox -s notebooks`, which writes it into every notebook).
 REPO_URL = "https://github.com/YOUR-ORG/pytorch-fundamentals-kata"
-NOTEBOOKS = manifest.ROOT / "notebooks"
 WHERE = "your notebook"
 HINT_COMMAND = 'hint("{qualname}")'
 REQUIREMENTS = manifest.ROOT / "requirements.txt"
