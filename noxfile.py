@@ -79,6 +79,12 @@ def check(session: nox.Session) -> None:
 
 
 @_maintainers
+def notebooks(session: nox.Session) -> None:
+    """Write notebooks/<topic>.ipynb from exercises/ and the manifest (pip install -r requirements-notebooks.txt)."""
+    _python(session, "-m", "kata.notebook_build", *session.posargs)
+
+
+@_maintainers
 def bench(session: nox.Session) -> None:
     """Time each topic's tests as whole processes against the bare torch import."""
     _python(session, "-m", "kata.bench", *session.posargs)

@@ -1,8 +1,9 @@
-"""Load a topic's implementation (exercises/, solutions/ or any folder) by file path.
+"""Load a topic's implementation (exercises/, solutions/ or any folder) by file path, or take it
+in-process from a notebook's namespace (`InProcess`, used by kata.notebook.check).
 
 Tests never import `exercises` or `solutions`: they receive the module through the `impl` fixture,
-which calls `load_topic`. A missing or broken file becomes a failure that says so; nothing ever
-falls back to the reference solutions.
+which calls `load_topic` (or `InProcess.load`). A missing or broken file becomes a failure that says
+so; nothing ever falls back to the reference solutions.
 """
 
 from __future__ import annotations
@@ -82,21 +83,39 @@ def _line(exc: BaseException, path: Path) -> int | None:
     return frames[-1].lineno if frames else None
 
 
+class InProcess:
+    """Topics graded from modules handed over in-process instead of a folder's files: a notebook's
+    namespace (kata.notebook.check). Given to `pytest.main(..., plugins=[InProcess(...)])`, where
+    kata/plugin.py finds it; each call of pytest.main gets its own, so nothing outlives a run."""
+
+    def __init__(self, modules: dict[str, ModuleType], where: str, hint_command: str):
+        self.modules = modules
+        self.where = where  # what messages and the progress summary call it, e.g. "your notebook"
+        self.hint_command = hint_command  # how to ask for the next hint there, with {qualname}
+
+    def load(self, topic: str) -> ModuleType:
+        if topic not in self.modules:
+            raise ImplementationError(f"{topic}: {self.where} was not given the code of this topic, so no test "
+                                      "of it can run here", f"{self.where} holds no code of {topic}")
+        return self.modules[topic]
+
+
 class Implementation:
     """The module under test, with a teaching failure for a name the curriculum requires but the file lacks."""
 
-    def __init__(self, topic: str, module: ModuleType):
+    def __init__(self, topic: str, module: ModuleType, where: str | None = None):
         self._topic = topic
         self.module = module
+        self._where = where or module.__file__
 
     def __getattr__(self, name: str):
         try:
             return getattr(self.module, name)
         except AttributeError:
             raise AttributeError(
-                f"{self._topic}.{name} is missing from {self.module.__file__}: the curriculum's API "
+                f"{self._topic}.{name} is missing from {self._where}: the curriculum's API "
                 f"requires it (see exercises/{self._topic}.py for its signature and docstring)."
             ) from None
 
     def __repr__(self) -> str:
-        return f"<implementation of {self._topic} from {self.module.__file__}>"
+        return f"<implementation of {self._topic} from {self._where}>"

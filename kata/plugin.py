@@ -1,10 +1,12 @@
 """The pytest plugin behind the kata (loaded by the top-level conftest.py).
 
 - `--solutions` / `--impl-dir DIR` choose the folder whose `<topic>.py` files are graded
-  (default: exercises/). Tests reach them only through the `impl` fixture.
+  (default: exercises/); kata.notebook.check hands a notebook's namespace over in-process instead
+  (`kata.impl.InProcess`). Tests reach the code only through the `impl` fixture.
 - Tests run in curriculum order (topic, then exercise, as in kata/curriculum.toml), so
   `pytest -x` stops at the next exercise to do; `--kata-first=<topic>.<exercise>` runs that
-  exercise's tests first (the watch uses it for the exercise that failed last).
+  exercise's tests first (the watch uses it for the exercise that failed last);
+  `--kata-exercise=<topic>.<exercise>` runs only that exercise's tests (by its marker).
 - `@pytest.mark.cuda` tests are skipped with a reason when CUDA is absent.
 - Every test of tests/test_<topic>.py names its exercise: `@pytest.mark.exercise("name")`.
 - A stub's NotImplementedError and a file that does not import are cheap to report and shown
@@ -27,9 +29,10 @@ import torch
 from _pytest.reports import TestReport
 
 from kata import checks, manifest, progress, threads
-from kata.impl import Implementation, ImplementationError, load_topic
+from kata.impl import Implementation, ImplementationError, InProcess, load_topic
 
 _IMPL_DIR = pytest.StashKey[Path]()
+_IN_PROCESS = pytest.StashKey[InProcess | None]()  # the notebook's code, when kata.notebook.check runs
 _OUTCOMES = pytest.StashKey[dict]()  # nodeid -> "passed" | "failed" | "skipped"
 _CONDENSED = pytest.StashKey[dict]()  # nodeid -> ("stub", message) | ("import", message)
 _ITEMS = pytest.StashKey[list]()
@@ -41,13 +44,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--solutions", action="store_true", help="grade the reference solutions/ instead of exercises/")
     group.addoption("--impl-dir", metavar="DIR", help="grade the <topic>.py files in DIR (a learner's submission)")
     group.addoption("--kata-first", metavar="TOPIC.EXERCISE", help="run this exercise's tests first")
+    group.addoption("--kata-exercise", metavar="TOPIC.EXERCISE", help="run only this exercise's tests")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped with a reason when there is none")
     config.addinivalue_line("markers", "exercise(name): the exercise of this topic that the test grades")
     config.addinivalue_line("markers", "points(n): the test's points when grading (default 1)")
+    config.stash[_IN_PROCESS] = _in_process(config)
     config.stash[_IMPL_DIR] = _impl_dir(config)
+    only = config.getoption("--kata-exercise", None)
+    if only:
+        try:
+            manifest.find_exercise(only)
+        except KeyError as err:
+            raise pytest.UsageError(f"--kata-exercise={only}: {err.args[0]}") from None
     threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/threads.py)
     config.stash[_OUTCOMES] = {}
     config.stash[_CONDENSED] = {}
@@ -60,6 +71,29 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         _condense_failure_sections(reporter, session.config)
+
+
+def _in_process(config: pytest.Config) -> InProcess | None:
+    found = [p for p in config.pluginmanager.get_plugins() if isinstance(p, InProcess)]
+    if found and (config.getoption("--impl-dir", None) or config.getoption("--solutions", False)):
+        raise pytest.UsageError("the code is given in-process (a notebook): --solutions and --impl-dir do not apply")
+    return found[0] if found else None
+
+
+def _where(config: pytest.Config) -> str:
+    """What the progress summary calls the graded code: `exercises/`, a folder, or `your notebook`."""
+    source = config.stash[_IN_PROCESS]
+    if source is not None:
+        return source.where
+    try:
+        return f"{config.stash[_IMPL_DIR].relative_to(manifest.ROOT)}/"
+    except ValueError:
+        return f"{config.stash[_IMPL_DIR]}/"
+
+
+def _hint_command(config: pytest.Config, qualname: str) -> str:
+    source = config.stash[_IN_PROCESS]
+    return source.hint_command.format(qualname=qualname) if source else f"nox -s hint -- {qualname}"
 
 
 def _impl_dir(config: pytest.Config) -> Path:
@@ -85,7 +119,9 @@ def _impl_dir(config: pytest.Config) -> Path:
 
 def pytest_report_header(config: pytest.Config) -> str:
     cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
-    return f"kata: grading {config.stash[_IMPL_DIR]} | torch {torch.__version__} | CUDA device: {cuda}"
+    source = config.stash[_IN_PROCESS]
+    graded = source.where if source else config.stash[_IMPL_DIR]
+    return f"kata: grading {graded} | torch {torch.__version__} | CUDA device: {cuda}"
 
 
 def _topic_of(item: pytest.Item) -> str | None:
@@ -112,6 +148,12 @@ def _exercise_of(item: pytest.Item) -> manifest.Exercise | None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     order = {name: i for i, name in enumerate(manifest.topic_names())}
     first = config.getoption("--kata-first")
+    only = config.getoption("--kata-exercise")
+    if only:
+        left_out = [item for item in items if getattr(_exercise_of(item), "qualname", None) != only]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if getattr(_exercise_of(item), "qualname", None) == only]
 
     def key(pair):
         index, item = pair
@@ -139,11 +181,15 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 @pytest.fixture
 def impl(request: pytest.FixtureRequest) -> Implementation:
-    """The implementation of this test file's topic, from the folder chosen on the command line."""
+    """The implementation of this test file's topic, from the folder chosen on the command line
+    (or from the notebook that called kata.notebook.check)."""
     topic = _topic_of(request.node)
     if topic is None:
         raise pytest.UsageError(f"{request.node.nodeid}: `impl` is for tests/test_<topic>.py files")
     # ImplementationError propagates: the report hook below shows it once per file, not per test
+    source = request.config.stash[_IN_PROCESS]
+    if source is not None:
+        return Implementation(topic, source.load(topic), where=source.where)
     return Implementation(topic, load_topic(topic, request.config.stash[_IMPL_DIR]))
 
 
@@ -214,7 +260,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if ex is None:
         return report
     if report.failed and ex.hints and item.nodeid not in item.config.stash[_CONDENSED]:
-        report.sections.append(("kata", f"stuck? nox -s hint -- {ex.qualname}"))
+        report.sections.append(("kata", f"stuck? {_hint_command(item.config, ex.qualname)}"))
     outcomes = item.config.stash[_OUTCOMES]
     if report.skipped:
         outcomes[item.nodeid] = "skipped"
@@ -291,8 +337,8 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if config.option.collectonly or not config.stash.get(_ITEMS, None):
-        return
+    if config.option.collectonly or not config.stash.get(_ITEMS, None) or config.stash[_IN_PROCESS]:
+        return  # a notebook's runs are its own outputs: .kata/progress.json records folders
     records = {}
     for item in config.stash[_ITEMS]:
         ex = _exercise_of(item)
@@ -331,20 +377,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             first_failing = ex
             if condensed.get(item.nodeid, ("",))[0] == "import":
                 first_broken = condensed[item.nodeid][1]
-    impl_dir = config.stash[_IMPL_DIR]
-    try:
-        shown_dir = impl_dir.relative_to(manifest.ROOT)
-    except ValueError:
-        shown_dir = impl_dir
+    where = _where(config)
     tw = terminalreporter
     if not per_topic:
         if cuda_skipped:
-            tw.write_sep("=", f"kata progress: {shown_dir}/")
+            tw.write_sep("=", f"kata progress: {where}")
             tw.write_line(f"  all {cuda_skipped} selected test(s) need CUDA and were skipped: "
                           "torch.cuda.is_available() is False on this machine.")
         return
     deselected = config.stash[_DESELECTED]
-    tw.write_sep("=", f"kata progress: {shown_dir}/")
+    tw.write_sep("=", f"kata progress: {where}")
     for i, t in enumerate(manifest.topics(), start=1):
         if t.name not in per_topic:
             continue
@@ -362,9 +404,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         tw.write_line(f"  next: fix this first, {first_broken.splitlines()[-1]}")
         tw.write_line(f"        (no test of {first_failing.topic} can run until then)")
     elif first_failing is not None:
-        tw.write_line(f"  next: {shown_dir}/{first_failing.topic}.py::{first_failing.name}")
+        if config.stash[_IN_PROCESS]:
+            tw.write_line(f"  next: {first_failing.qualname} in {where}")
+        else:
+            tw.write_line(f"  next: {where}{first_failing.topic}.py::{first_failing.name}")
         if first_failing.hints:
             tw.write_line(f"  hint: {first_failing.hints[0]}")
-            tw.write_line(f"  more: nox -s hint -- {first_failing.qualname}")
+            tw.write_line(f"  more: {_hint_command(config, first_failing.qualname)}")
     else:
         tw.write_line("  every test that ran passes.")

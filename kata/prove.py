@@ -3,6 +3,7 @@
 1. lint (ruff) and the topic checklist (kata/checklist.py: every topic complete, nothing stray);
 2. stubs and solutions have not drifted (kata.drift);
 3. the house conventions hold (kata.conventions: marker aliases, dividers, mutant imports, docstrings);
+   the notebooks are those that exercises/ and the manifest generate (kata.notebook_build);
 4. the whole suite passes on solutions/;
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
 6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.mutants);
@@ -21,7 +22,7 @@ import tempfile
 import time
 import xml.etree.ElementTree as ET
 
-from kata import checklist, conventions, drift, manifest, mutants, progress, reset
+from kata import checklist, conventions, drift, manifest, mutants, notebook_build, progress, reset
 
 ROOT = manifest.ROOT
 
@@ -72,6 +73,16 @@ def step_conventions() -> tuple[bool, str]:
     for p in found:
         print(f"  conventions: {p}")
     return not found, f"{len(found)} convention(s) broken"
+
+
+def step_notebooks() -> tuple[bool, str]:
+    try:
+        found = notebook_build.problems(ROOT)
+    except SystemExit as err:  # nbformat missing
+        return False, str(err)
+    for p in found:
+        print(f"  notebooks: {p}")
+    return not found, f"notebooks/ as exercises/ and the manifest generate them ({len(found)} problem(s))"
 
 
 def _suite(tmp: str, name: str, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
@@ -129,6 +140,7 @@ def main(argv: list[str]) -> int:
         "topics": step_topics,
         "drift": step_drift,
         "conventions": step_conventions,
+        "notebooks": step_notebooks,
         "solutions": step_solutions,
         "exercises": step_exercises,
         "mutants": step_mutants,
