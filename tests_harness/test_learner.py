@@ -166,6 +166,7 @@ def test_the_edition_points_nowhere_at_solutions(edition):
     assert not (edition / "solutions").exists() and not (edition / "mutants").exists()
 
 
+@pytest.mark.timeout(900)  # every command of the README, the whole suite included, one after another
 def test_every_command_of_the_editions_readme_runs(edition):
     commands = _readme_commands((edition / "README.md").read_text())
     assert any(c.startswith("pytest") for c in commands)
