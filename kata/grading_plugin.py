@@ -73,33 +73,43 @@ def _inside(path: str, dirs: tuple[str, ...]) -> bool:
     return any(path == d or path.startswith(d + os.sep) for d in dirs)
 
 
-def _writes(event: str, args: tuple) -> bool:
-    if event != "open" or len(args) < 3:
-        return event in ("os.remove", "os.rename", "os.rmdir", "os.truncate", "shutil.rmtree", "os.mkdir")
-    mode, flags = args[1], args[2]
+# audit events that name paths: which arguments are paths, and whether the event writes
+_PATH_EVENTS = {"open": ((0,), None), "os.listdir": ((0,), False), "os.scandir": ((0,), False),
+                "os.remove": ((0,), True), "os.rmdir": ((0,), True), "os.truncate": ((0,), True),
+                "shutil.rmtree": ((0,), True), "os.mkdir": ((0,), True), "os.chmod": ((0,), True),
+                "os.chown": ((0,), True), "os.utime": ((0,), True), "os.rename": ((0, 1), True),
+                "os.symlink": ((1,), True), "os.link": ((1,), True)}
+
+
+def _opens_for_writing(args: tuple) -> bool:
+    mode, flags = (args + (None, 0))[1:3]
     if isinstance(mode, str):
         return any(c in mode for c in "wax+")
-    return bool(flags & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
+    return bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC))
 
 
 def _audit(event: str, args: tuple) -> None:
-    if args and isinstance(args[0], (str, bytes, os.PathLike)) and event in (
-        "open", "os.listdir", "os.scandir", "os.remove", "os.rename", "os.rmdir", "os.truncate", "shutil.rmtree",
-        "os.mkdir",
-    ):
-        path = os.path.realpath(os.fsdecode(args[0]))
-        if _inside(path, _State.writable_dirs):
-            return  # the job's own folder, even where it lies inside a forbidden one
-        if _inside(path, _State.forbidden_dirs) or (
-                _State.writable_dirs and _writes(event, args) and not _inside(path, _ALWAYS_WRITABLE)):
-            _State.blocked.append(f"{event} {path}")
-            raise PermissionError(f"grading: {path} is off limits to a submission")
-    elif event == "import" and args and str(args[0]).split(".")[0] in ("solutions", "mutants"):
+    if event in _PATH_EVENTS:
+        positions, writes = _PATH_EVENTS[event]
+        writes = _opens_for_writing(args) if writes is None else writes
+        for i in positions:
+            if i < len(args) and isinstance(args[i], (str, bytes, os.PathLike)):
+                _check_path(event, os.path.realpath(os.fsdecode(args[i])), writes)
+    elif event == "import" and args and str(args[0]).split(".")[0] in ("solutions", "mutants", "alternatives"):
         _State.blocked.append(f"import {args[0]}")
         raise ImportError(f"grading: importing {args[0]} is off limits to a submission")
     elif event.startswith(_FORBIDDEN_EVENTS):
         _State.blocked.append(event)
         raise PermissionError(f"grading: {event} is off limits to a submission")
+
+
+def _check_path(event: str, path: str, writes: bool) -> None:
+    if _inside(path, _State.writable_dirs):
+        return  # the job's own folder, even where it lies inside a forbidden one
+    if _inside(path, _State.forbidden_dirs) or (
+            writes and _State.writable_dirs and not _inside(path, _ALWAYS_WRITABLE)):
+        _State.blocked.append(f"{event} {path}")
+        raise PermissionError(f"grading: {path} is off limits to a submission")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import stat
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,8 +44,36 @@ def impl_dir(submission: Path) -> Path:
 
 
 def hash_tree(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
+    """Each file's hash, each link's target and each other node's kind under `root`. Links are never
+    followed and only regular files are read, so nothing a submission leaves in its folder can
+    point the grader (which may run as root) at another file, or block it on a pipe."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in (*dirs, *files):
+            path = os.path.join(folder, name)
+            mode = os.lstat(path).st_mode
+            if stat.S_ISLNK(mode):
+                found[os.path.relpath(path, root)] = "link to " + os.readlink(path)
+            elif stat.S_ISREG(mode):
+                found[os.path.relpath(path, root)] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            elif not stat.S_ISDIR(mode):
+                found[os.path.relpath(path, root)] = f"node {stat.S_IFMT(mode):o}"
+    return found
+
+
+def read_left(path: Path, limit: int) -> str | None:
+    """The last `limit` bytes of a regular file the job left, never through a link or from a pipe."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        f.seek(max(0, info.st_size - limit))
+        return f.read(limit).decode(errors="replace")
 
 
 def grading_env() -> dict[str, str]:
@@ -95,11 +124,10 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
                     reply = worker.run(_job(run, folder, source, topic, nonce))
                 except WorkerDied:
                     reply, evidence["worker_died"] = Reply(-int(signal.SIGKILL)), True
-                log = folder / "log"
-                result.log = (log.read_text(errors="replace") if log.is_file() else "")[-20000:]
+                result.log = read_left(folder / "log", 20000) or ""
                 try:
-                    evidence["payload"] = json.loads((folder / "results.json").read_text())
-                except (OSError, ValueError):
+                    evidence["payload"] = json.loads(read_left(folder / "results.json", 1 << 24) or "null")
+                except ValueError:
                     pass
                 evidence.update(timed_out=reply.timed_out, returncode=reply.returncode,
                                 sandbox_unchanged=hash_tree(folder / "sandbox") == run.hashes)

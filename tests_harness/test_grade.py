@@ -62,6 +62,8 @@ CLASS = {
     "reads_solutions": f"exec(open({str(ROOT / 'solutions' / 'tensors.py')!r}).read())\n",
     "writes_repo": SOLVED + f"\nopen({str(ROOT / 'tests' / 'test_tensors.py')!r}, 'a').write('# edited')\n",
     "connects": SOLVED + "\nimport socket\nsocket.socket().connect(('127.0.0.1', 9))\n",
+    # a link to / among the grader's files and a pipe where its log was: the grader must not follow or block
+    "leaves_traps": SOLVED + "\nimport os\nos.symlink('/', 'tests/escape')\nos.remove('../log')\nos.mkfifo('../log')\n",
 }
 
 
@@ -116,6 +118,7 @@ def test_partly_solved_scores_in_between(graded):
     ("disarms_asserts", "tampered"),
     ("edits_tests", "tampered: the submission modified the grader's files"),
     ("connects", "tried what grading refuses (socket.connect"),
+    ("leaves_traps", "tampered: the submission modified the grader's files"),
     ("reads_other", "solved/tensors.py"),
     ("writes_outside", "kata-written-by-a-submission"),
 ])
