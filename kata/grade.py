@@ -116,6 +116,7 @@ def main(argv: list[str]) -> int:
         forbid = [str(ROOT / d) for d in HIDDEN] + [str(impl_dir(s)) for s in subs] + [tmp]
         pool = WorkerPool(max(1, args.jobs), grading_env(), Path(tmp) / "boxes", wrap)
         run = Run(args, template, hash_tree(template), canaries, forbid, pool)
+        live.begin()
 
         def one(job: tuple[int, str]) -> None:
             i, topic = job

@@ -33,7 +33,7 @@ class Live:
         self.done = 0
         self.left = {i: topics for i in range(len(names))}
         self.subs_done = 0
-        self.start = time.perf_counter()
+        self.start = self.began = time.perf_counter()
         self.lock = threading.Lock()
         self.bar = None
         if bar if bar is not None else self.stream.isatty():
@@ -45,10 +45,14 @@ class Live:
                 self.bar = tqdm(total=self.total, unit="topic", file=self.stream, dynamic_ncols=True,
                                 desc=f"grading 0/{len(names)} submissions", leave=False)
 
+    def begin(self) -> None:
+        """The workers are ready: the ETA counts the pace of grading from here, not their start-up."""
+        self.began = time.perf_counter()
+
     def eta(self) -> float | None:
         if not self.done:
             return None
-        return (time.perf_counter() - self.start) / self.done * (self.total - self.done)
+        return (time.perf_counter() - self.began) / self.done * (self.total - self.done)
 
     def topic_done(self, index: int) -> bool:
         """Count one finished topic; True when it was the submission's last."""

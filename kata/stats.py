@@ -106,6 +106,7 @@ def draw_png(path: Path, rows: list[dict], totals: list[float], weakest: int = 1
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        import matplotlib.ticker
     except ImportError:
         return "--png: matplotlib is not installed (pip install matplotlib): no figure drawn"
     shown = rows[:weakest][::-1]
@@ -114,6 +115,7 @@ def draw_png(path: Path, rows: list[dict], totals: list[float], weakest: int = 1
     left.bar(range(len(counts)), counts, color="tab:blue")
     left.set_xticks(range(len(counts)), labels, rotation=45)
     left.set(title=f"totals of {len(totals)} submission(s)", xlabel="total (%)", ylabel="submissions")
+    left.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     right.barh([f"{r['topic']}.{r['exercise']}" for r in shown], [r["tests_passed_pct"] for r in shown],
                color="tab:orange")
     right.set(title="weakest exercises", xlabel="tests passed across the class (%)", xlim=(0, 100))
