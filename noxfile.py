@@ -103,6 +103,12 @@ def grade(session: nox.Session) -> None:
 
 
 @_maintainers
+def gradescope(session: nox.Session) -> None:
+    """Write the Gradescope autograder, DEST/autograder.zip, from the last commit: nox -s gradescope -- DEST."""
+    _python(session, "-m", "kata.gradescope", *session.posargs)
+
+
+@_maintainers
 def release(session: nox.Session) -> None:
     """Write the student edition (no solutions, no mutants) from the last commit: nox -s release -- DEST."""
     _python(session, "-m", "kata.release", *session.posargs)

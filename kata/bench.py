@@ -5,7 +5,9 @@ for each topic, and the whole suite. Each figure is the best of --repeat runs (d
 busy moment of the machine does not count against the suite. Prints a Markdown table.
 
     python -m kata.bench [--repeat N] [--impl exercises|solutions] [topic ...]
-    python -m kata.bench --grade 20     # grading throughput: 20 submissions against one plain run
+    python -m kata.bench --grade 20 [--sandbox bwrap|none]   # grading throughput against one plain run,
+                                        # and the peak memory of the grading processes together
+    python -m kata.bench --durations    # the slowest solution test, and the per-test timeout it implies
     python -m kata.bench --watch [topic ...]   # seconds from a save to the watch's verdict
     python -m kata.bench --learner      # pytest on the untouched exercises against --solutions
 """
@@ -88,11 +90,36 @@ def bench_learner(repeat: int) -> int:
     return 0
 
 
-def bench_grade(n: int) -> int:
-    """Grade n submissions (alternately the solutions and the unsolved exercises) with all CPUs."""
-    from kata import grade
+def _tree_pss_mib(root: int) -> float:
+    """Proportional set size of `root` and all its descendants together, in MiB (shared pages counted once)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass
+    tree, grew = {root}, True
+    while grew:
+        new = {pid for pid, parent in parents.items() if parent in tree} - tree
+        tree |= new
+        grew = bool(new)
+    kib = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:
+                kib += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return kib / 1024
 
-    plain, _ = _best([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--solutions"], 1)
+
+def bench_grade(n: int, sandbox: str, repeat: int) -> int:
+    """Grade n submissions (alternately the solutions and the unsolved exercises) with all CPUs, as
+    `python -m kata.grade` processes; the best of `repeat` runs, and the peak PSS of their process tree."""
+    plain, _ = _best([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--solutions"], repeat)
+    best, peak = float("inf"), 0.0
     with tempfile.TemporaryDirectory(prefix="kata-bench-grade-") as tmp:
         subs = []
         for i in range(n):
@@ -100,12 +127,45 @@ def bench_grade(n: int) -> int:
             shutil.copytree(manifest.ROOT / ("solutions" if i % 2 == 0 else "exercises"), sub,
                             ignore=shutil.ignore_patterns("__pycache__"))
             subs.append(str(sub))
-        start = time.perf_counter()
-        grade.main(["--out", str(Path(tmp) / "out"), *subs])
-        secs = time.perf_counter() - start
-    print(f"\n| what | seconds |\n|---|---:|\n| one plain suite run (pytest --solutions) | {plain:.1f} |")
-    print(f"| grading {n} submissions, {os.cpu_count()} CPU(s) | {secs:.1f} |")
-    print(f"| per submission | {secs / n:.1f} ({secs / n / plain:.2f}x a plain run) |")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "kata.grade", "--sandbox", sandbox, "--out",
+                                     str(Path(tmp) / "out"), *subs], cwd=manifest.ROOT, stdout=subprocess.DEVNULL)
+            while proc.poll() is None:
+                peak = max(peak, _tree_pss_mib(proc.pid))
+                time.sleep(0.25)
+            best = min(best, time.perf_counter() - start)
+    print(f"\n| what (best of {repeat}) | seconds |\n|---|---:|")
+    print(f"| one plain suite run (pytest --solutions) | {plain:.1f} |")
+    print(f"| grading {n} submissions, {os.cpu_count()} CPU(s), --sandbox {sandbox} | {best:.1f} |")
+    print(f"| per submission | {best / n:.1f} ({best / n / plain:.2f}x a plain run) |")
+    print(f"| peak memory of the grading processes together (PSS) | {peak:.0f} MiB |")
+    return 0
+
+
+def bench_durations() -> int:
+    """The slowest solution tests (setup, call and teardown added up) and the per-test timeout they imply."""
+    from kata import limits
+
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--solutions",
+                           "--durations=0", "--durations-min=0.05"], cwd=manifest.ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"})
+    per_test: dict[str, float] = {}
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0].endswith("s") and parts[1] in ("setup", "call", "teardown"):
+            per_test[parts[2]] = per_test.get(parts[2], 0.0) + float(parts[0][:-1])
+    slowest = sorted(per_test.items(), key=lambda kv: -kv[1])[:5]
+    if not slowest:
+        print(proc.stdout[-3000:], proc.stderr[-3000:])
+        return 1
+    print(f"\n| slowest tests on solutions/ ({os.cpu_count()} CPU(s), load {os.getloadavg()[0]:.1f}) | seconds |")
+    print("|---|---:|")
+    for nodeid, secs in slowest:
+        print(f"| {nodeid} | {secs:.2f} |")
+    secs = slowest[0][1]
+    print(f"\nper-test timeout: {secs:.2f} s x {limits.TEST_TIMEOUT_FACTOR} -> {limits.derive(secs):g} s "
+          f"(kata/limits.py has {limits.TEST_TIMEOUT:g} s, from {limits.SLOWEST_TEST_S} s)")
     return 0
 
 
@@ -115,11 +175,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--impl", choices=["solutions", "exercises"], default="solutions")
     parser.add_argument("--grade", type=int, metavar="N", help="time grading N submissions instead")
+    parser.add_argument("--sandbox", choices=["auto", "bwrap", "none"], default="auto", help="with --grade")
+    parser.add_argument("--durations", action="store_true", help="the slowest solution tests and the timeout")
     parser.add_argument("--watch", action="store_true", help="time the watch from a save to its verdict instead")
     parser.add_argument("--learner", action="store_true", help="time pytest on untouched exercises vs solutions")
     args = parser.parse_args(argv)
     if args.grade:
-        return bench_grade(args.grade)
+        return bench_grade(args.grade, args.sandbox, args.repeat)
+    if args.durations:
+        return bench_durations()
     if args.watch:
         return bench_watch(args.topics or manifest.topic_names())
     if args.learner:

@@ -10,7 +10,8 @@ The child of a job runs `pytest.main(job.args)` in `job.sandbox`, in its own ses
 group is killed as a whole on timeout), with `job.env` as its whole environment, stdout and
 stderr in `job.log`, an address-space cap of `job.memory_mb` beyond what the worker had mapped,
 and `job.drop_paths` removed from sys.path (so a grading child cannot import the grading
-repository's own folders).
+repository's own folders). Grading gives each worker a folder of its own for its jobs' files (its
+box) and may start it inside the bwrap sandbox of kata/sandbox.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import os
 import queue
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from kata import manifest
 
@@ -63,20 +66,32 @@ class WorkerDied(RuntimeError):
 
 
 class Worker:
-    """One `python -m kata.zygote` process, driven through its stdin and stdout."""
+    """One `python -m kata.zygote` process, driven through its stdin and stdout. `box` is a folder
+    of its own for its jobs' files; `wrap` (kata/sandbox.py) turns the box into the command line
+    prefix that sandboxes the worker, or is None to run it as a plain process."""
 
-    def __init__(self, threads: int, env: dict[str, str]):
+    def __init__(self, threads: int, env: dict[str, str], box: Path | None = None,
+                 wrap: Callable[[Path], list[str]] | None = None, *, wait: bool = True):
         env = {**env, "OMP_NUM_THREADS": str(threads)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "kata.zygote"], cwd=manifest.ROOT, env=env, text=True,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self.box, self.dead = box, False
+        prefix = wrap(box) if wrap is not None and box is not None else []
+        self.proc = subprocess.Popen([*prefix, sys.executable, "-m", "kata.zygote"], cwd=manifest.ROOT, env=env,
+                                     text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        if wait:
+            self.ready()
+
+    def ready(self) -> Worker:
+        """Wait until the worker has imported everything (workers started together load in parallel)."""
         if not self.proc.stdout.readline():
             raise SystemExit("kata: a worker process failed to start (see the error above)")
+        return self
 
     def run(self, job: Job) -> Reply:
         self.proc.stdin.write(job.to_line())
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
+            self.dead = True
             raise WorkerDied("the worker process ended while running a job")
         return Reply.from_line(line)
 
@@ -86,24 +101,36 @@ class Worker:
 
 
 class WorkerPool:
-    """`jobs` workers shared by threads; a worker that died is replaced."""
+    """`jobs` workers shared by threads; a worker that died is replaced (by one with the same box).
+    With `boxes`, worker i gets the folder boxes / f"w{i}" (created) and `wrap` as in Worker."""
 
-    def __init__(self, jobs: int, env: dict[str, str]):
+    def __init__(self, jobs: int, env: dict[str, str], boxes: Path | None = None,
+                 wrap: Callable[[Path], list[str]] | None = None):
         self.threads = max(1, (os.cpu_count() or 1) // jobs)
-        self.env = env
+        self.env, self.wrap = env, wrap
         self.idle: queue.Queue[Worker] = queue.Queue()
-        for _ in range(jobs):
-            self.idle.put(Worker(self.threads, env))
+        starting = []
+        for i in range(jobs):
+            box = None
+            if boxes is not None:
+                box = boxes / f"w{i}"
+                box.mkdir(parents=True, exist_ok=True)
+            starting.append(Worker(self.threads, env, box, wrap, wait=False))
+        for w in starting:
+            self.idle.put(w.ready())
 
     @contextlib.contextmanager
     def worker(self):
+        """A worker for the body of the `with`; back in the pool after it, replaced if it died."""
         w = self.idle.get()
         try:
             yield w
-        except WorkerDied:
-            w = Worker(self.threads, self.env)
-            raise
         finally:
+            if w.dead or w.proc.poll() is not None:
+                with contextlib.suppress(OSError):
+                    w.proc.kill()
+                w.proc.wait()
+                w = Worker(self.threads, self.env, w.box, self.wrap)
             self.idle.put(w)
 
     def close(self) -> None:

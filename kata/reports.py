@@ -1,5 +1,10 @@
-"""What grading writes: grades.csv, summary.md and, per submission, Gradescope's results.json and
-a log per topic. Scores are percent of each topic's test points; topics weigh as the manifest says."""
+"""What grading writes: grades.csv, summary.md (grades, then the class statistics of kata/stats.py),
+stats.csv and, per submission, Gradescope's results.json and a log per topic. Scores are percent of
+each topic's test points; topics weigh as the manifest says.
+
+results.json follows Gradescope's autograder specification: score, execution_time, output,
+stdout_visibility, and tests[] with name, number, score, max_score, status, output and visibility.
+Tests are visible to the learner (their failures teach); the grader's stdout is for the instructor."""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kata import manifest
+from kata import manifest, stats
 
 DIGITS = 4  # results.json scores are rounded to this many decimals, and still add up to exactly 100
 
@@ -20,7 +25,7 @@ class TopicResult:
     earned: float = 0.0  # points
     possible: float = 0.0
     reason: str = ""  # why the topic scored 0 as a whole, if it did
-    tests: list[dict] = field(default_factory=list)  # nodeid, points, status, output
+    tests: list[dict] = field(default_factory=list)  # nodeid, exercise, points, status, output
     seconds: float = 0.0
     log: str = ""
 
@@ -64,8 +69,11 @@ def gradescope_json(results: list[TopicResult], topics: list[str], seconds: floa
                           "max_score": max_score, "status": t["status"], "output": t["output"]})
     for number, t in enumerate(tests, start=1):
         t["number"] = str(number)
+        t["visibility"] = "visible"
+    lines = ["Graded by the PyTorch kata's pristine tests (percent of each topic's tests):"]
+    lines += [f"  {r.topic:<15} {r.percent:5.1f}%" + (f"  not graded: {r.reason}" if r.reason else "") for r in results]
     return {"score": round(sum(t["score"] for t in tests), DIGITS), "execution_time": round(seconds, 1),
-            "output": "Graded by the PyTorch kata's pristine tests.", "tests": tests}
+            "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 
 def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResult]], topics: list[str]) -> None:
@@ -93,4 +101,7 @@ def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResu
     if notes:
         lines += ["", "\\* the topic was not graded; why:", "", *notes]
     lines += ["", "Scores are percent of each topic's test points; the total weighs topics as the manifest says."]
+    rows = stats.exercise_rows(per_sub, topics)
+    stats.write_csv(out / "stats.csv", rows)
+    lines += stats.summary_lines(rows, [total_percent(per_sub[i], topics) for i in range(len(names))])
     (out / "summary.md").write_text("\n".join(lines) + "\n")

@@ -13,8 +13,11 @@ import os
 import resource
 import signal
 import sys
+import tempfile
 import time
+import traceback
 
+from kata import sandbox
 from kata.protocol import Job, Reply
 
 
@@ -87,17 +90,22 @@ def _child(job: Job) -> None:
             os.dup2(fd, 1)
             os.dup2(fd, 2)
             os.close(fd)
+        sandbox.enter_job()  # inside a bwrap worker: PID 1 of a namespace of its own, no capabilities
         os.chdir(job.sandbox)
         drop = {"", ".", *job.drop_paths}
         sys.path[:] = [p for p in sys.path if p not in drop]
         if job.env is not None:
             os.environ.clear()
             os.environ.update(job.env)
+            tempfile.tempdir = None  # found again from the job's TMPDIR
         rc = pytest.main(job.args)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(int(rc))
     except BaseException:  # noqa: BLE001
+        with contextlib.suppress(BaseException):
+            traceback.print_exc()
+            sys.stderr.flush()
         os._exit(70)
 
 

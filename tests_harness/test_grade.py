@@ -1,5 +1,8 @@
 """The class grader on a small class the test builds: solved, unsolved, partly solved, and each
-failure mode (loop, exit, crash, out of memory, syntax error, tampering). Graded on `tensors`."""
+failure mode (loop, exit, crash, out of memory, syntax error, tampering, the network, another
+submission, writing outside its folder, one method that loops forever). Graded on `tensors` (and
+`lora` for the one lora file) with the in-process guards alone (--sandbox none): the bubblewrap
+sandbox has its own tests in test_sandbox.py."""
 
 from __future__ import annotations
 
@@ -8,11 +11,36 @@ import json
 
 import pytest
 
-from kata import grade, manifest
+from kata import grade, limits, manifest
 
 ROOT = manifest.ROOT
 SOLVED = (ROOT / "solutions" / "tensors.py").read_text()
 UNSOLVED = (ROOT / "exercises" / "tensors.py").read_text()
+LORA = (ROOT / "solutions" / "lora.py").read_text()
+LORA_FORWARD_LOOPS = LORA + """
+
+def _forever(self, x):
+    while True:
+        pass
+
+
+LoRALinear.forward = _forever
+"""
+# the same loop in a closure, whose code the grader cannot swap: the exercise-level fallback
+LORA_CLOSURE_LOOPS = LORA + """
+
+def _make():
+    done = False
+
+    def forward(self, x):
+        while not done:
+            pass
+
+    return forward
+
+
+LoRALinear.forward = _make()
+"""
 
 CLASS = {
     "solved": SOLVED,
@@ -33,6 +61,9 @@ CLASS = {
     "edits_tests": SOLVED + "\nopen('tests/test_tensors.py', 'a').write('\\n# edited\\n')\n",
     "reads_solutions": f"exec(open({str(ROOT / 'solutions' / 'tensors.py')!r}).read())\n",
     "writes_repo": SOLVED + f"\nopen({str(ROOT / 'tests' / 'test_tensors.py')!r}, 'a').write('# edited')\n",
+    "connects": SOLVED + "\nimport socket\nsocket.socket().connect(('127.0.0.1', 9))\n",
+    # a link to / among the grader's files and a pipe where its log was: the grader must not follow or block
+    "leaves_traps": SOLVED + "\nimport os\nos.symlink('/', 'tests/escape')\nos.remove('../log')\nos.mkfifo('../log')\n",
 }
 
 
@@ -40,15 +71,22 @@ CLASS = {
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("class")
     subs = []
-    for name, source in CLASS.items():
+    sources = {**CLASS, "reads_other": SOLVED + f"\nopen({str(base / 'solved' / 'tensors.py')!r}).read()\n",
+               "writes_outside": SOLVED + f"\nopen({str(base / 'kata-written-by-a-submission')!r}, 'w')\n"}
+    for name, source in sources.items():
         (base / name).mkdir()
         (base / name / "tensors.py").write_text(source)
+        subs.append(str(base / name))
+    for name, lora in (("lora_forward_loops", LORA_FORWARD_LOOPS), ("lora_closure_loops", LORA_CLOSURE_LOOPS)):
+        (base / name).mkdir()
+        (base / name / "lora.py").write_text(lora)
+        (base / name / "tensors.py").write_text(SOLVED)
         subs.append(str(base / name))
     (base / "empty").mkdir()
     subs.append(str(base / "empty"))
     out = base / "out"
-    rc = grade.main(["--topics", "tensors", "--out", str(out), "--test-timeout", "4", "--topic-timeout", "25",
-                     "--memory-mb", "2048", *subs])
+    rc = grade.main(["--sandbox", "none", "--topics", "tensors,lora", "--out", str(out), "--test-timeout", "4",
+                     "--topic-timeout", "40", "--memory-mb", "2048", *subs])
     assert rc == 0
     with (out / "grades.csv").open() as f:
         rows = {row["submission"]: row for row in csv.DictReader(f)}
@@ -58,7 +96,7 @@ def graded(tmp_path_factory):
 def test_solved_scores_full_marks(graded):
     _, rows, _ = graded
     assert float(rows["solved"]["tensors"]) == 100.0
-    assert float(rows["solved"]["total"]) == 100.0
+    assert float(rows["solved"]["lora"]) == 0.0  # no lora.py: the class files hold tensors only
 
 
 def test_unsolved_and_missing_score_zero(graded):
@@ -79,6 +117,10 @@ def test_partly_solved_scores_in_between(graded):
     ("hangs", "timed out"),
     ("disarms_asserts", "tampered"),
     ("edits_tests", "tampered: the submission modified the grader's files"),
+    ("connects", "tried what grading refuses (socket.connect"),
+    ("leaves_traps", "tampered: the submission modified the grader's files"),
+    ("reads_other", "solved/tensors.py"),
+    ("writes_outside", "kata-written-by-a-submission"),
 ])
 def test_failure_modes_score_zero_with_their_reason(graded, name, reason):
     _, rows, summary = graded
@@ -90,7 +132,7 @@ def test_syntax_error_scores_zero_and_says_why(graded):
     out, rows, _ = graded
     assert float(rows["syntax"]["tensors"]) == 0.0
     results = json.loads((out / "syntax" / "results.json").read_text())
-    assert all("SyntaxError" in t["output"] for t in results["tests"])
+    assert all("SyntaxError" in t["output"] for t in results["tests"] if t["name"].startswith("tests/test_tensors"))
 
 
 def test_memory_hog_is_capped_and_reported(graded):
@@ -122,3 +164,67 @@ def test_results_json_has_gradescope_fields(graded):
         assert {"name", "score", "max_score", "output"} <= t.keys()
     assert sum(t["max_score"] for t in results["tests"]) == pytest.approx(100.0, abs=0.01)
     assert results["score"] == pytest.approx(sum(t["score"] for t in results["tests"]), abs=0.01)
+
+
+def _lora_tests(out, name: str) -> dict[str, dict]:
+    results = json.loads((out / name / "results.json").read_text())
+    return {t["name"].split("::")[1]: t for t in results["tests"] if t["name"].startswith("tests/test_lora.py")}
+
+
+def test_a_method_that_loops_forever_costs_only_the_tests_that_call_it(graded):
+    out, rows, summary = graded
+    assert float(rows["lora_forward_loops"]["tensors"]) == 100.0
+    assert 0.0 < float(rows["lora_forward_loops"]["lora"]) < 100.0
+    assert "lora_forward_loops / lora" not in summary  # graded test by test, not stopped as a whole
+    tests = _lora_tests(out, "lora_forward_loops")
+    timed_out = [n for n, t in tests.items() if "Timeout" in t["output"]]
+    assert len(timed_out) == 1, timed_out  # one wait in all: every later call of forward fails at once
+    at_once = [n for n, t in tests.items() if "every later call of it fails at once" in t["output"]]
+    assert at_once and all(tests[n]["status"] == "failed" for n in at_once)
+    assert "_forever" in tests[at_once[0]]["output"]
+    for name in ("test_lora_linear_factor_shapes", "test_lora_linear_B_starts_at_zero",  # never call forward
+                 "test_apply_lora_returns_the_same_model", "test_lora_state_dict_holds_only_the_lora_parameters"):
+        assert tests[name]["status"] == "passed", (name, tests[name]["output"])
+
+
+def test_a_loop_that_cannot_be_disarmed_costs_one_timeout_per_exercise(graded):
+    out, rows, summary = graded
+    assert 0.0 < float(rows["lora_closure_loops"]["lora"]) < 100.0
+    assert "lora_closure_loops / lora" not in summary
+    tests = _lora_tests(out, "lora_closure_loops")
+    timed_out = [n for n, t in tests.items() if "Timeout" in t["output"]]
+    at_once = [n for n, t in tests.items() if "already ran past the per-test timeout" in t["output"]]
+    assert timed_out and at_once
+    assert len(timed_out) <= len(manifest.topic("lora").exercises), timed_out
+    first = next(iter(tests))  # the first LoRALinear test calls forward: the rest of LoRALinear fails at once
+    assert first in timed_out and "test_lora_linear_factor_shapes" in at_once
+    assert any(t["status"] == "passed" for t in tests.values())
+
+
+def test_class_statistics_rank_exercises_and_spread_totals(graded):
+    out, rows, summary = graded
+    with (out / "stats.csv").open() as f:
+        stats_rows = list(csv.DictReader(f))
+    tensors = {r["exercise"]: r for r in stats_rows if r["topic"] == "tensors"}
+    assert set(tensors) == {e.name for e in manifest.topic("tensors").exercises}
+    rates = [float(r["tests_passed_pct"]) for r in stats_rows]
+    assert rates == sorted(rates)  # weakest first
+    assert all(r["teaches"].startswith(("pitfall: ", "hint: ")) for r in stats_rows)
+    assert int(tensors["move_to"]["submissions"]) == len(rows)  # a missing file counts, as not solved
+    assert "## Exercises, weakest first" in summary and "## Distribution of totals" in summary
+    bars = [ln for ln in summary.split("## Distribution of totals")[1].splitlines() if " % | " in ln]
+    assert len(bars) == 11 and sum(int(ln.split()[-1]) for ln in bars) == len(rows)  # each submission once
+
+
+def test_collection_records_each_tests_exercise(tmp_path):
+    grade.make_template(tmp_path)
+    expected, canaries = grade.collect(tmp_path, ["tensors"])
+    names = {e.name for e in manifest.topic("tensors").exercises}
+    assert canaries == 5 and expected["tensors"]
+    assert {item["exercise"] for item in expected["tensors"]} == names
+
+
+def test_per_test_timeout_derives_from_the_slowest_test_and_fits_the_topic_deadline():
+    assert limits.TEST_TIMEOUT == limits.derive(limits.SLOWEST_TEST_S) >= 3 * limits.SLOWEST_TEST_S
+    most = max(len(t.exercises) for t in manifest.topics())
+    assert most * limits.TEST_TIMEOUT < limits.TOPIC_TIMEOUT, "one timeout per exercise must fit in a topic"
