@@ -34,8 +34,8 @@ def test_exercises_come_weakest_first_with_their_pass_rates():
 
 
 def test_an_exercise_teaches_the_pitfall_its_mutant_names_else_its_first_hint():
-    text = stats.teaches("tensors", "tensor_nbytes")  # one mutant says (tensors.tensor_nbytes)
-    assert text == "pitfall: tensor_nbytes counts elements (numel) instead of bytes"
+    text = stats.teaches("tensors", "tensor_nbytes")  # the first mutant that says (tensors.tensor_nbytes)
+    assert text.startswith("pitfall: tensor_nbytes counts elements (numel) instead of bytes")
     assert stats.teaches("tensors", "demo").startswith("hint: The demo calls")
 
 
