@@ -15,6 +15,7 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from kata.checks import expect, expect_close, expect_equal, expect_raises, expect_shape, expect_tensor, fail
+from kata.fakes import Boom, FailingLoader
 
 predict = pytest.mark.exercise("predict")
 mc_dropout_predict = pytest.mark.exercise("mc_dropout_predict")
@@ -144,11 +145,6 @@ def expect_bn_state_untouched(model: nn.Module, before: dict[str, torch.Tensor],
             f"(max change {(buf.double() - before[name].double()).abs().max().item():.3g})",
             hint,
         )
-
-
-class Boom(Exception):
-    """The error a test makes the wrapped call raise (not a RuntimeError, so no stub's NotImplementedError is taken
-    for it)."""
 
 
 class Raiser(nn.Module):
@@ -735,20 +731,6 @@ def test_update_bn_stats_without_batchnorm_changes_nothing(impl):
     expect(all(torch.equal(p, q) for p, q in zip(model.parameters(), before_params)),
            "update_bn_stats changed the parameters of a model without BatchNorm")
     expect_flags_restored(model, before_flags, "update_bn_stats")
-
-
-class FailingLoader:
-    """A loader of len(batches) batches that yields the first `fail_after`, then raises Boom."""
-
-    def __init__(self, batches, fail_after: int):
-        self.batches, self.fail_after = batches, fail_after
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        yield from self.batches[: self.fail_after]
-        raise Boom("the loader failed in the middle of the pass")
 
 
 @update_bn_stats

@@ -18,6 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from kata.checks import expect, expect_close, expect_raises, fail
+from kata.fakes import Boom, FailingLoader
 
 train_one_epoch = pytest.mark.exercise("train_one_epoch")
 evaluate = pytest.mark.exercise("evaluate")
@@ -597,25 +598,6 @@ def test_evaluate_keeps_eval_mode(impl):
         "do not assume it was train",
         "remember model.training before switching, and set it back at the end",
     )
-
-
-class Boom(Exception):
-    """The error a test makes the loader raise (not a RuntimeError, so no stub's NotImplementedError is taken
-    for it)."""
-
-
-class FailingLoader:
-    """A loader of len(batches) batches that serves the first `fail_after`, then raises Boom."""
-
-    def __init__(self, batches, fail_after: int):
-        self.batches, self.fail_after = batches, fail_after
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def __iter__(self):
-        yield from self.batches[: self.fail_after]
-        raise Boom("the loader failed in the middle of the epoch")
 
 
 @evaluate
