@@ -85,6 +85,13 @@ def notebooks(session: nox.Session) -> None:
 
 
 @_maintainers
+def cuda(session: nox.Session) -> None:
+    """On a machine with a GPU: every CUDA-marked test on the solutions, then the CUDA-only mutants."""
+    _python(session, "-m", "pytest", "--solutions", "-m", "cuda", "-rs", *session.posargs)
+    _python(session, "-m", "kata.mutants", "--cuda-only")
+
+
+@_maintainers
 def bench(session: nox.Session) -> None:
     """Time each topic's tests as whole processes against the bare torch import."""
     _python(session, "-m", "kata.bench", *session.posargs)

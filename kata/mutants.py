@@ -13,6 +13,7 @@ the reference's style.
 
     python -m kata.mutants [topic ...]
     python -m kata.mutants --alternatives [topic ...]
+    python -m kata.mutants --cuda-only [topic ...]     # on a GPU machine: the mutants only CUDA can reject
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ def check_alternatives(topics: list[str]) -> int:
 def main(argv: list[str]) -> int:
     if argv[:1] == ["--alternatives"]:
         return check_alternatives(argv[1:] or manifest.topic_names())
+    cuda_only = argv[:1] == ["--cuda-only"]  # only the mutants that only CUDA tests can reject
+    argv = argv[1:] if cuda_only else argv
     topics = argv or manifest.topic_names()
     problems, jobs = [], []
     cuda = _cuda_available()
@@ -119,8 +122,11 @@ def main(argv: list[str]) -> int:
         files = {p.stem: p for p in sorted((MUTANTS / topic).glob("*.py"))}
         problems += checklist.pitfall_problems(manifest.ROOT, topic, {"pitfalls": t.pitfalls,
                                                                       "cuda_pitfalls": t.cuda_pitfalls})
-        runnable = listed.keys() if cuda else t.pitfalls.keys()
+        runnable = t.cuda_pitfalls.keys() if cuda_only else listed.keys() if cuda else t.pitfalls.keys()
         jobs += [(topic, files[s]) for s in sorted(files.keys() & runnable)]
+    if cuda_only and not cuda:
+        print("mutants: --cuda-only needs a CUDA device, and there is none here; nothing was run")
+        return 0
     rejected, failures = judge(jobs, expect="rejected")
     problems += failures
     for name in skipped:
