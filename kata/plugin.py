@@ -231,8 +231,22 @@ def _condensed_kind(ex: manifest.Exercise, call: pytest.CallInfo) -> tuple[str, 
         return None
     if call.excinfo.errisinstance(ImplementationError):
         return "import", f"{call.excinfo.value}\n{call.excinfo.value.summary}"
-    if call.when == "call" and call.excinfo.errisinstance(NotImplementedError):
-        return "stub", f"{ex.qualname} is not implemented yet: {call.excinfo.value}"
+    if call.when == "call":
+        stub = _stub_in_chain(call.excinfo.value)
+        if stub is not None:
+            return "stub", f"{ex.qualname} is not implemented yet: {stub}"
+    return None
+
+
+def _stub_in_chain(exc: BaseException | None) -> NotImplementedError | None:
+    """The stub's NotImplementedError, also when a test caught it as the RuntimeError it subclasses and
+    failed with a message of its own (the learner should read "not implemented yet", not that message)."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, NotImplementedError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
     return None
 
 

@@ -31,9 +31,10 @@ def _pytest(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------- what a run prints
 
 
-def test_unsolved_topic_prints_one_line_per_exercise():
-    proc = _pytest("tests/test_tensors.py", "-q")
-    topic = manifest.topic("tensors")
+@pytest.mark.parametrize("name", ["tensors", "attention"])  # attention's tests catch RuntimeError, a stub's base
+def test_unsolved_topic_prints_one_line_per_exercise(name):
+    proc = _pytest(f"tests/test_{name}.py", "-q")
+    topic = manifest.topic(name)
     block = proc.stdout.split("not implemented yet")[1].split("kata progress")[0]
     listed = [ln.split()[0] for ln in block.splitlines()[1:] if ln.startswith("  ")]
     assert listed == [e.qualname for e in topic.exercises]
