@@ -177,6 +177,10 @@ def enter_job() -> None:
     if os.path.isdir("/dev/shm"):
         _ok(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, None), "mount /dev/shm")
     for stash, path in json.loads(keep):
-        os.makedirs(path, exist_ok=True)
+        if os.path.isdir(stash):
+            os.makedirs(path, exist_ok=True)
+        else:  # a file of the harness (conftest.py, pyproject.toml): a bind needs a file to cover
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            open(path, "a").close()
         _ok(libc.mount(stash.encode(), path.encode(), None, MS_BIND | MS_REC, None), f"bind {path}")
     _drop_capabilities(libc)
