@@ -34,11 +34,8 @@ def run(topic: str) -> dict:
     except NotImplementedError as err:
         from kata import drift
 
-        todo = ", ".join(drift.stubs(module, topic)) or "none left as stubs"
-        where = str(err).split(":", 1)[0]
-        raise SystemExit(f"\nThe {topic} demo runs on your own code, and it reached {where}, which is not "
-                         f"implemented yet.\nStill stubs in {os.path.relpath(module.__file__)}: {todo}.\n"
-                         f"Solve them first: pytest tests/test_{topic}.py") from None
+        raise SystemExit("\n" + drift.unfinished(topic, err, drift.stubs(module, topic), os.path.relpath(
+            module.__file__), f"pytest tests/test_{topic}.py")) from None
     print(f"\n[{topic} demo finished in {time.perf_counter() - start:.1f}s]")
     return result
 

@@ -17,13 +17,14 @@ from kata import manifest
 from kata.impl import load_topic
 
 
-def _public(module: ModuleType) -> dict[str, object]:
+def _public(module: ModuleType, defined_in: str | None = None) -> dict[str, object]:
+    """Public functions and classes defined in the module (or in `defined_in`: a notebook's are "__main__")."""
     return {
         name: obj
         for name, obj in vars(module).items()
         if not name.startswith("_")
         and (inspect.isfunction(obj) or inspect.isclass(obj))
-        and getattr(obj, "__module__", None) == module.__name__
+        and getattr(obj, "__module__", None) == (defined_in or module.__name__)
     }
 
 
@@ -58,14 +59,25 @@ def _is_stub(fn, topic: str) -> bool:
     return isinstance(msg, ast.Constant) and isinstance(msg.value, str) and msg.value.startswith(f"{topic}.")
 
 
-def stubs(module: ModuleType, topic: str) -> list[str]:
-    """The exercises of `module` whose function, or a method of whose class, is still a stub."""
+def stubs(module: ModuleType, topic: str, defined_in: str | None = None) -> list[str]:
+    """The exercises of `module` whose function, or a method of whose class, is still a stub (a
+    definition whose source cannot be read is not known to be one)."""
     out = []
-    for name, obj in _public(module).items():
+    for name, obj in _public(module, defined_in).items():
         fns = _members(obj).values() if inspect.isclass(obj) else [obj]
-        if any(_is_stub(fn, topic) for fn in fns):
-            out.append(name)
+        try:
+            if any(_is_stub(fn, topic) for fn in fns):
+                out.append(name)
+        except (OSError, TypeError):
+            continue
     return out
+
+
+def unfinished(topic: str, err: NotImplementedError, todo: list[str], where: str, then: str) -> str:
+    """What a demo says when it reaches a stub: where it stopped, what is left, how to check it."""
+    return (f"The {topic} demo runs on your own code, and it reached {str(err).split(':', 1)[0]}, which is not "
+            f"implemented yet.\nStill stubs in {where}: {', '.join(todo) or 'none left as stubs'}.\n"
+            f"Solve them first: {then}")
 
 
 def _same_source(a, b) -> bool:

@@ -60,7 +60,7 @@ def _import(topic: str, impl_dir: Path) -> ModuleType | ImplementationError:
         sys.modules.pop(name, None)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        line = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else _line(exc, path)
+        line = exc.lineno if isinstance(exc, SyntaxError) else getattr(_frame(exc, path), "lineno", None)
         at = f" at line {line}" if line else ""
         return ImplementationError(f"{topic}: {path} does not import, so no test of this topic can run:\n"
                                    f"{_where(exc, path)}", f"{path} does not import: {type(exc).__name__}{at}")
@@ -72,15 +72,16 @@ def _where(exc: BaseException, path: Path) -> str:
     text = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
     if isinstance(exc, SyntaxError):
         return "  " + text.replace("\n", "\n  ")
-    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-    if frames:
-        return f"  {path}, line {frames[-1].lineno}, at import: {(frames[-1].line or '').strip()}\n  {text}"
+    frame = _frame(exc, path)
+    if frame is not None:
+        return f"  {path}, line {frame.lineno}, at import: {(frame.line or '').strip()}\n  {text}"
     return "  " + text
 
 
-def _line(exc: BaseException, path: Path) -> int | None:
+def _frame(exc: BaseException, path: Path) -> traceback.FrameSummary | None:
+    """The innermost frame of the traceback that ran in the learner's file."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
-    return frames[-1].lineno if frames else None
+    return frames[-1] if frames else None
 
 
 class InProcess:

@@ -123,29 +123,11 @@ def demo(topic: str, *, quick: bool = False, save_png: str | None = None, namesp
     try:
         return importlib.import_module(f"demos.{topic}").main(module, quick=quick, save_png=save_png)
     except NotImplementedError as err:
-        todo = ", ".join(stubs_in(module, topic)) or "none left as stubs"
-        print(f"The {topic} demo runs on your own code, and it reached {str(err).split(':', 1)[0]}, which is not "
-              f"implemented yet.\nStill stubs in {WHERE}: {todo}. Solve them first: check({topic!r})")
+        from kata import drift
+
+        print(drift.unfinished(topic, err, drift.stubs(module, topic, defined_in="__main__"), WHERE,
+                               f"check({topic!r})"))
         return None
-
-
-def stubs_in(module: ModuleType, topic: str) -> list[str]:
-    """The functions and classes the notebook defined that are still the topic's stubs."""
-    import inspect
-
-    from kata import drift
-
-    out = []
-    for name, obj in vars(module).items():
-        if getattr(obj, "__module__", None) != "__main__":  # a notebook's (and a script's) own definitions
-            continue
-        fns = drift._members(obj).values() if inspect.isclass(obj) else [obj] if inspect.isfunction(obj) else []
-        try:
-            if any(drift._is_stub(fn, topic) for fn in fns):
-                out.append(name)
-        except (OSError, TypeError):  # no source to read: not known to be a stub
-            continue
-    return out
 
 
 # ---------------------------------------------------------------- set-up on Colab
@@ -239,16 +221,11 @@ SETUP_MARK = "# Set-up: run this cell first."
 
 
 def spans(text: str) -> list[tuple[ast.stmt, int, int]]:
-    """(statement, first line index, end line index) of each top-level statement, decorators and the
-    comment lines right above it included (the way kata/reset.py finds a definition)."""
-    lines = text.splitlines(keepends=True)
-    out = []
-    for node in ast.parse(text).body:
-        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]) - 1
-        while start > 0 and lines[start - 1].lstrip().startswith("#") and (not out or start - 1 >= out[-1][2]):
-            start -= 1
-        out.append((node, start, node.end_lineno))
-    return out
+    """Each top-level statement with its decorators and the comment lines right above it (kata/reset.py's
+    span finder, which reset uses without the comments)."""
+    from kata.reset import spans as definition_spans
+
+    return definition_spans(text, comments=True)
 
 
 def _magics_as_comments(source: str) -> str:

@@ -32,6 +32,11 @@ def _load() -> dict:
         return {}
 
 
+def tests_of(impl_dir: Path) -> list[dict]:
+    """The recorded tests ({"exercise", "outcome", "kind"}) of the last runs on impl_dir."""
+    return list(_load().get(str(impl_dir), {}).get("tests", {}).values())
+
+
 def record(impl_dir: Path, records: dict[str, dict]) -> None:
     """Merge one run's outcomes ({nodeid: {"exercise", "outcome", "kind"}}) into the state file."""
     if os.environ.get(DISABLE_ENV) or not records:

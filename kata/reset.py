@@ -40,16 +40,29 @@ def stale_topics() -> list[str]:
     return [t for t in now if saved.get(t) != now[t]]
 
 
+def spans(text: str, *, comments: bool = False) -> list[tuple[ast.stmt, int, int]]:
+    """(statement, first line index, end line index) of each top-level statement of `text`, its
+    decorators included and, with `comments`, the comment lines right above it."""
+    lines = text.splitlines(keepends=True)
+    out = []
+    for node in ast.parse(text).body:
+        start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", ()))]) - 1
+        while comments and start > 0 and lines[start - 1].lstrip().startswith("#") and (
+                not out or start - 1 >= out[-1][2]):
+            start -= 1
+        out.append((node, start, node.end_lineno))
+    return out
+
+
 def _block(lines: list[str], name: str) -> tuple[int, int] | None:
     """[start, end) line indexes of the top-level def/class `name`, decorators included."""
     try:
-        tree = ast.parse("".join(lines))
+        found = spans("".join(lines))
     except SyntaxError:
         return _block_by_indent(lines, name)
-    for node in tree.body:
+    for node, start, end in found:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)]) - 1
-            return start, node.end_lineno
+            return start, end
     return None
 
 

@@ -12,7 +12,6 @@ save during a run restarts it. Ctrl-C stops it.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -38,11 +37,7 @@ def _signature(paths: list[Path]) -> tuple:
 
 def _first_failing(impl_dir: Path, topic: str | None) -> str | None:
     """The first exercise, in curriculum order, that failed in the last recorded run."""
-    try:
-        tests = json.loads(progress.STATE.read_text())[str(impl_dir)]["tests"].values()
-    except (OSError, ValueError, KeyError):
-        return None
-    failing = {t["exercise"] for t in tests if t["outcome"] == "failed"}
+    failing = {t["exercise"] for t in progress.tests_of(impl_dir) if t["outcome"] == "failed"}
     for t in manifest.topics():
         if topic in (None, t.name):
             for ex in t.exercises:
