@@ -84,6 +84,14 @@ def test_a_k_selection_is_not_shown_as_the_whole_topic():
 # ---------------------------------------------------------------- watch
 
 
+def _until_first_verdict(proc: subprocess.Popen, seconds: float = 120) -> str:
+    """What a watch printed up to the end of its first run (or until `seconds` passed)."""
+    deadline, seen = time.monotonic() + seconds, ""
+    while "rerun finished" not in seen and time.monotonic() < deadline:
+        seen += proc.stdout.readline()
+    return seen
+
+
 def test_the_watch_reruns_on_a_save():
     seconds = bench.watch_latency("tensors", saves=2, timeout=120)
     assert len(seconds) == 2 and all(s < 60 for s in seconds), seconds
@@ -93,10 +101,7 @@ def test_the_watch_stops_cleanly_on_ctrl_c(tmp_path):
     shutil.copy(ROOT / "exercises" / "tensors.py", tmp_path / "tensors.py")
     proc = subprocess.Popen([sys.executable, "-m", "kata.watch", "tensors", f"--impl-dir={tmp_path}"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    seen = ""
-    while "rerun finished" not in seen and time.monotonic() < deadline:
-        seen += proc.stdout.readline()
+    seen = _until_first_verdict(proc)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
@@ -179,9 +184,7 @@ def test_every_command_of_the_editions_readme_runs(edition):
         if "nox -s watch" in command:
             proc = subprocess.Popen(command, shell=True, cwd=edition, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                     text=True, env={**os.environ, **env}, start_new_session=True)
-            seen, deadline = "", time.monotonic() + 120
-            while "rerun finished" not in seen and time.monotonic() < deadline:
-                seen += proc.stdout.readline()
+            seen = _until_first_verdict(proc)
             os.killpg(proc.pid, signal.SIGINT)
             proc.communicate(timeout=30)
             assert "rerun finished" in seen, f"{command}:\n{seen}"
