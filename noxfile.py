@@ -45,25 +45,25 @@ def exercises(session: nox.Session) -> None:
 @nox.session(python=False, default=False)
 def watch(session: nox.Session) -> None:
     """Rerun a topic's tests on every save of your file: nox -s watch -- autograd."""
-    _python(session, "-m", "kata.watch", *session.posargs)
+    _python(session, "-m", "kata.learn.watch", *session.posargs)
 
 
 @nox.session(python=False, default=False)
 def hint(session: nox.Session) -> None:
     """Reveal the next hint of an exercise: nox -s hint -- autograd.linear_backward."""
-    _python(session, "-m", "kata.hint", *session.posargs)
+    _python(session, "-m", "kata.learn.hint", *session.posargs)
 
 
 @nox.session(python=False, default=False)
 def progress(session: nox.Session) -> None:
     """Every exercise's status from your last runs, without running anything."""
-    _python(session, "-m", "kata.progress", *session.posargs)
+    _python(session, "-m", "kata.learn.progress", *session.posargs)
 
 
 @nox.session(python=False, default=False)
 def reset(session: nox.Session) -> None:
     """Put one exercise back as shipped, the rest of the file untouched: nox -s reset -- tensors.move_to."""
-    _python(session, "-m", "kata.reset", *session.posargs)
+    _python(session, "-m", "kata.learn.reset", *session.posargs)
 
 
 @_maintainers
@@ -75,26 +75,26 @@ def solutions(session: nox.Session) -> None:
 @_maintainers
 def check(session: nox.Session) -> None:
     """Prove the suite both ways: lint, drift, conventions, solutions pass, exercises fail, mutants rejected."""
-    _python(session, "-m", "kata.prove", *session.posargs)
+    _python(session, "-m", "kata.maintain.prove", *session.posargs)
 
 
 @_maintainers
 def notebooks(session: nox.Session) -> None:
     """Write notebooks/<topic>.ipynb from exercises/ and the manifest (pip install -r requirements-notebooks.txt)."""
-    _python(session, "-m", "kata.notebook_build", *session.posargs)
+    _python(session, "-m", "kata.maintain.notebook_build", *session.posargs)
 
 
 @_maintainers
 def cuda(session: nox.Session) -> None:
     """On a machine with a GPU: every CUDA-marked test on the solutions, then the CUDA-only mutants."""
     _python(session, "-m", "pytest", "--solutions", "-m", "cuda", "-rs", *session.posargs)
-    _python(session, "-m", "kata.mutants", "--cuda-only")
+    _python(session, "-m", "kata.maintain.mutants", "--cuda-only")
 
 
 @_maintainers
 def bench(session: nox.Session) -> None:
     """Time each topic's tests as whole processes against the bare torch import."""
-    _python(session, "-m", "kata.bench", *session.posargs)
+    _python(session, "-m", "kata.maintain.bench", *session.posargs)
 
 
 @_maintainers
@@ -105,17 +105,17 @@ def lint(session: nox.Session) -> None:
 
 @_maintainers
 def grade(session: nox.Session) -> None:
-    """Grade a class: nox -s grade -- SUBMISSION... (see kata/grade.py for the options)."""
-    _python(session, "-m", "kata.grade", *session.posargs)
+    """Grade a class: nox -s grade -- SUBMISSION... (see kata/grading/grade.py for the options)."""
+    _python(session, "-m", "kata.grading.grade", *session.posargs)
 
 
 @_maintainers
 def gradescope(session: nox.Session) -> None:
     """Write the Gradescope autograder, DEST/autograder.zip, from the last commit: nox -s gradescope -- DEST."""
-    _python(session, "-m", "kata.gradescope", *session.posargs)
+    _python(session, "-m", "kata.grading.gradescope", *session.posargs)
 
 
 @_maintainers
 def release(session: nox.Session) -> None:
     """Write the student edition (no solutions, no mutants) from the last commit: nox -s release -- DEST."""
-    _python(session, "-m", "kata.release", *session.posargs)
+    _python(session, "-m", "kata.maintain.release", *session.posargs)

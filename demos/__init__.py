@@ -23,18 +23,18 @@ def run(topic: str) -> dict:
     parser.add_argument("--quick", action="store_true", help="a smaller, faster run")
     parser.add_argument("--png", metavar="PATH", help="save the demo's figure as a PNG (needs matplotlib)")
     args = parser.parse_args()
-    from kata import threads
+    from kata.core import threads
 
-    threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/threads.py)
+    threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/core/threads.py)
     demo = importlib.import_module(f"demos.{topic}")
     module = sys.modules["__main__"]
     start = time.perf_counter()
     try:
         result = demo.main(module, quick=args.quick, save_png=args.png)
     except NotImplementedError as err:
-        from kata import drift
+        from kata.learn import stubs
 
-        raise SystemExit("\n" + drift.unfinished(topic, err, drift.stubs(module, topic), os.path.relpath(
+        raise SystemExit("\n" + stubs.unfinished(topic, err, stubs.stubs(module, topic), os.path.relpath(
             module.__file__), f"pytest tests/test_{topic}.py")) from None
     print(f"\n[{topic} demo finished in {time.perf_counter() - start:.1f}s]")
     return result

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from demos import device, pyplot
-from kata.data import batches, digits
+from kata.learn.data import batches, digits
 
 
 def _init(d_in: int, d_hidden: int, n_classes: int, *, dev, generator: torch.Generator) -> dict[str, torch.Tensor]:

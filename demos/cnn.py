@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from demos import device, pyplot
-from kata.data import digits
+from kata.learn.data import digits
 
 
 def _output_sizes(m) -> None:

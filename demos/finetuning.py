@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import demos
-from kata.data import digits
+from kata.learn.data import digits
 
 
 def _stage(c_in: int, c_out: int, stride: int) -> nn.Sequential:

@@ -18,7 +18,7 @@ from torch import nn
 
 from demos import device as pick_device
 from demos import pyplot
-from kata.data import batches, digits
+from kata.learn.data import batches, digits
 
 
 def _model() -> nn.Sequential:

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import demos
-from kata.data import digits
+from kata.learn.data import digits
 
 
 class DigitAttention(nn.Module):

@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import demos
-from kata.data import digits
+from kata.learn.data import digits
 
 
 def _model(seed: int, hidden: int = 64) -> nn.Module:

@@ -1,6 +1,6 @@
 """Demo of training_loop: the same model trained with a correct loop and with the forgotten zero_grad.
 
-On the handwritten digits (kata.data), a small MLP is trained twice from the same initial weights:
+On the handwritten digits (kata.learn.data), a small MLP is trained twice from the same initial weights:
 once with the topic's `train_one_epoch`, once with an inline copy that never resets the gradients.
 The loss per epoch of both is printed side by side (and plotted with --png). Then `fit()` trains a
 fresh model with validation after every epoch and hands back the weights of its best epoch.
@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import demos
-from kata.data import batches, digits
+from kata.learn.data import batches, digits
 
 
 def _buggy_train_one_epoch(model, loader, loss_fn, optimizer, device="cpu") -> float:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kata.checks import (
+from kata.learn.checks import (
     call_refusing,
     devices,
     expect,

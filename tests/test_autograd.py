@@ -20,7 +20,7 @@ import torch.func
 import torch.nn.functional as F
 from torch.autograd.gradcheck import GradcheckError
 
-from kata.checks import (
+from kata.learn.checks import (
     call_refusing,
     devices,
     expect,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from kata.checks import (
+from kata.learn.checks import (
     devices,
     expect,
     expect_close,
@@ -27,7 +27,7 @@ from kata.checks import (
     expect_tensor,
     fail,
 )
-from kata.data import digits
+from kata.learn.data import digits
 
 conv2d_output_size = pytest.mark.exercise("conv2d_output_size")
 conv2d_unfold = pytest.mark.exercise("conv2d_unfold")

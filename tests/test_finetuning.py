@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kata.checks import (
+from kata.learn.checks import (
     expect,
     expect_close,
     expect_device,

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from kata.checks import expect, expect_close, expect_equal, expect_raises, expect_shape, expect_tensor, fail
-from kata.fakes import Boom, FailingLoader
+from kata.learn.checks import expect, expect_close, expect_equal, expect_raises, expect_shape, expect_tensor, fail
+from kata.learn.fakes import Boom, FailingLoader
 
 predict = pytest.mark.exercise("predict")
 mc_dropout_predict = pytest.mark.exercise("mc_dropout_predict")

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from kata.checks import (
+from kata.learn.checks import (
     devices,
     expect,
     expect_close,

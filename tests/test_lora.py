@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch import nn
 
-from kata.checks import (
+from kata.learn.checks import (
     expect,
     expect_close,
     expect_device,

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata.checks import expect, expect_close, expect_dtype, expect_equal, fail
+from kata.learn.checks import expect, expect_close, expect_dtype, expect_equal, fail
 
 save_checkpoint = pytest.mark.exercise("save_checkpoint")
 amp_train_step = pytest.mark.exercise("amp_train_step")

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from kata.checks import expect, expect_device, expect_dtype, expect_equal, expect_raises, fail
+from kata.learn.checks import expect, expect_device, expect_dtype, expect_equal, expect_raises, fail
 
 pick_device = pytest.mark.exercise("pick_device")
 move_to = pytest.mark.exercise("move_to")

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata.checks import expect, expect_close, expect_raises, fail
-from kata.fakes import Boom, FailingLoader
+from kata.learn.checks import expect, expect_close, expect_raises, fail
+from kata.learn.fakes import Boom, FailingLoader
 
 train_one_epoch = pytest.mark.exercise("train_one_epoch")
 evaluate = pytest.mark.exercise("evaluate")

@@ -1,11 +1,11 @@
-"""The topic checklist (kata/checklist.py) on small trees the tests build: complete, then missing one
+"""The topic checklist (kata/maintain/checklist.py) on small trees the tests build: complete, then missing one
 piece or holding one stray file at a time; each is refused with a message naming it."""
 
 from __future__ import annotations
 
 import pytest
 
-from kata import checklist
+from kata.maintain import checklist
 
 MANIFEST = """
 [topics.alpha]

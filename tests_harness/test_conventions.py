@@ -1,4 +1,4 @@
-"""kata.conventions: a clean tree reports nothing, and each broken convention is reported once, where it is."""
+"""kata.maintain.conventions: a clean tree reports nothing, and each broken convention is reported once, where it is."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from kata import conventions
+from kata.maintain import conventions
 
 DIVIDER = "# " + "-" * 64
 
@@ -74,6 +74,13 @@ class Widget:
 if __name__ == "__main__":  # python -m solutions.alpha: the demo
     pass
 ''',
+    "kata/__init__.py": '"""The machinery."""\n',
+    "kata/core/__init__.py": "",
+    "kata/core/manifest.py": "from __future__ import annotations\n\nimport tomllib\n",
+    "kata/learn/__init__.py": "",
+    "kata/learn/plugin.py": "from __future__ import annotations\n\nfrom kata.core import manifest\n",
+    "kata/maintain/__init__.py": "",
+    "kata/maintain/prove.py": "from __future__ import annotations\n\nfrom kata.learn import plugin\n",
     "mutants/alpha/add_subtracts.py": '''\
 """Pitfall: add subtracts the second number (alpha.add).
 
@@ -135,6 +142,16 @@ BROKEN = {
         _broken("mutants/alpha/add_subtracts.py", "from solutions import alpha as reference",
                 "import solutions.alpha as reference"),
         "mutant-import", "mutants/alpha/add_subtracts.py:8"),
+    "a back-import from core to learn": (
+        _broken("kata/core/manifest.py", "import tomllib\n", "import tomllib\n\nfrom kata.learn import plugin\n"),
+        "rooms", "kata/core/manifest.py:5"),
+    "a lazy back-import from learn to maintain": (
+        _broken("kata/learn/plugin.py", "from kata.core import manifest\n",
+                "from kata.core import manifest\n\n\ndef f():\n    import kata.maintain.prove\n"),
+        "rooms", "kata/learn/plugin.py:7"),
+    "a module directly in kata/": (
+        {**CLEAN, "kata/helpers.py": "from __future__ import annotations\n"},
+        "rooms", "kata/helpers.py:1"),
     "mutant docstring without its exercise": (
         _broken("mutants/alpha/add_subtracts.py", "(alpha.add).", "."),
         "mutant-docstring", "mutants/alpha/add_subtracts.py:1"),

@@ -11,7 +11,8 @@ import json
 
 import pytest
 
-from kata import grade, limits, manifest
+from kata.core import manifest
+from kata.grading import grade, limits
 
 ROOT = manifest.ROOT
 SOLVED = (ROOT / "solutions" / "tensors.py").read_text()
@@ -52,7 +53,7 @@ CLASS = {
     "hangs": "import signal\nsignal.signal(signal.SIGALRM, signal.SIG_IGN)\nwhile True:\n    pass\n",
     "hogs_memory": SOLVED + "\n\ndef pick_device(preferred=None):\n    return bytearray(64 * 2**30)\n",
     "disarms_asserts": SOLVED + (
-        "\nimport torch\nimport kata.checks as _c\n"
+        "\nimport torch\nimport kata.learn.checks as _c\n"
         "for _n in ('fail', 'expect', 'expect_close', 'expect_equal', 'expect_shape'):\n"
         "    setattr(_c, _n, lambda *a, **k: None)\n"
         "torch.testing.assert_close = lambda *a, **k: None\n"

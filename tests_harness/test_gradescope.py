@@ -1,4 +1,4 @@
-"""The Gradescope bundle (kata/gradescope.py): what autograder.zip holds, and its run_autograder run
+"""The Gradescope bundle (kata/grading/gradescope.py): what autograder.zip holds, and its run_autograder run
 in a temporary folder laid out like Gradescope's /autograder (source, submission, results) with
 the current environment instead of the one setup.sh would install. Graded on `tensors` (and
 `lora`, missing) to stay quick; the code path is that of `nox -s grade`."""
@@ -16,7 +16,8 @@ import zipfile
 
 import pytest
 
-from kata import gradescope, manifest
+from kata.core import manifest
+from kata.grading import gradescope
 
 ROOT = manifest.ROOT
 GRADESCOPE_STATUS = {"passed", "failed"}
@@ -40,7 +41,8 @@ def test_the_zip_has_gradescopes_two_scripts_at_its_root_and_no_answers(bundle):
         assert script in names and modes[script] & stat.S_IXUSR, script
     for topic in manifest.topic_names():
         assert f"tests/test_{topic}.py" in names
-    assert {"kata/grade.py", "kata/canary/test_canary.py", "conftest.py", "pyproject.toml"} <= set(names)
+    harness = {"kata/grading/grade.py", "kata/grading/canary/test_canary.py", "conftest.py", "pyproject.toml"}
+    assert harness <= set(names)
     leaked = [n for n in names if n.split("/")[0] in ("solutions", "mutants", "alternatives", "exercises",
                                                       "tests_harness", ".ci", ".git")]
     assert not leaked, leaked

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from kata import hint, manifest
-from kata.impl import ImplementationError, load_topic
+from kata.core import manifest
+from kata.learn import hint
+from kata.learn.impl import ImplementationError, load_topic
 
 ROOT = manifest.ROOT
 
@@ -95,7 +96,7 @@ def test_hint_state_file_is_json(tmp_path, monkeypatch):
 
 
 def test_release_leaves_out_solutions_and_mutants(tmp_path):
-    from kata import release
+    from kata.maintain import release
 
     dest = tmp_path / "edition"
     assert release.main([str(dest)]) == 0
@@ -108,7 +109,7 @@ def test_digits_match_scikit_learns_loader():
     import numpy as np
     from sklearn.datasets import load_digits
 
-    from kata.data import digits
+    from kata.learn.data import digits
 
     x, y = digits("all")
     bunch = load_digits()

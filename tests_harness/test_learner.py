@@ -14,7 +14,9 @@ import time
 
 import pytest
 
-from kata import bench, manifest, reset
+from kata.core import manifest
+from kata.learn import reset
+from kata.maintain import bench
 
 ROOT = manifest.ROOT
 
@@ -99,7 +101,7 @@ def test_the_watch_reruns_on_a_save():
 
 def test_the_watch_stops_cleanly_on_ctrl_c(tmp_path):
     shutil.copy(ROOT / "exercises" / "tensors.py", tmp_path / "tensors.py")
-    proc = subprocess.Popen([sys.executable, "-m", "kata.watch", "tensors", f"--impl-dir={tmp_path}"], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "kata.learn.watch", "tensors", f"--impl-dir={tmp_path}"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     seen = _until_first_verdict(proc)
     proc.send_signal(signal.SIGINT)
@@ -134,7 +136,7 @@ def test_progress_lists_each_exercise_from_the_last_run(tmp_path):
     shutil.copy(ROOT / "solutions" / "tensors.py", tmp_path / "tensors.py")
     reset.reset("tensors.to_numpy", tmp_path)
     _pytest("tests/test_tensors.py", f"--impl-dir={tmp_path}", "-q")
-    out = _run(sys.executable, "-m", "kata.progress", f"--impl-dir={tmp_path}").stdout
+    out = _run(sys.executable, "-m", "kata.learn.progress", f"--impl-dir={tmp_path}").stdout
     status = {ln.split()[0]: " ".join(ln.split()[1:]) for ln in out.splitlines() if ln.startswith("     ")}
     assert status["pick_device"].startswith("done")
     assert status["to_numpy"] == "not implemented yet"
@@ -158,7 +160,7 @@ def _readme_commands(readme: str) -> list[str]:
 @pytest.fixture(scope="module")
 def edition(tmp_path_factory):
     dest = tmp_path_factory.mktemp("edition") / "kata"
-    proc = _run(sys.executable, "-m", "kata.release", str(dest))
+    proc = _run(sys.executable, "-m", "kata.maintain.release", str(dest))
     assert proc.returncode == 0, proc.stderr
     return dest
 
@@ -200,7 +202,7 @@ def test_the_edition_is_built_from_the_last_commit(tmp_path):
     clone = tmp_path / "clone"
     _run("git", "clone", "-q", str(ROOT), str(clone))
     (clone / "exercises" / "tensors.py").write_text((ROOT / "solutions" / "tensors.py").read_text())
-    proc = _run(sys.executable, "-m", "kata.release", str(tmp_path / "edition"), cwd=clone)
+    proc = _run(sys.executable, "-m", "kata.maintain.release", str(tmp_path / "edition"), cwd=clone)
     assert proc.returncode == 0, proc.stderr
     committed = _run("git", "show", "HEAD:exercises/tensors.py", cwd=clone).stdout
     assert (tmp_path / "edition" / "exercises" / "tensors.py").read_text() == committed

@@ -13,7 +13,8 @@ import textwrap
 
 import pytest
 
-from kata import manifest, notebook
+from kata.core import manifest
+from kata.learn import notebook
 
 ROOT = manifest.ROOT
 TOPIC = "tensors"
@@ -33,7 +34,7 @@ def _shipped(topic: str = TOPIC) -> dict:
 def _solved(nb: dict, topic: str = TOPIC) -> dict:
     """The notebook with the solutions' code pasted into its exercise cells: each exercise's
     definition, preceded by the solution's own code above it (its helpers), in the solution's order."""
-    from kata import notebook_build
+    from kata.maintain import notebook_build
 
     parts = notebook_build._parts(topic, (ROOT / "solutions" / f"{topic}.py").read_text())
     code: dict[str, str] = {}
@@ -64,7 +65,7 @@ def _run_python(code: str, timeout: float = 300) -> subprocess.CompletedProcess:
 def test_check_grades_the_callers_namespace_and_runs_again_in_the_same_process():
     script = textwrap.dedent(f"""
         import ast, torch
-        from kata.notebook import check
+        from kata.learn.notebook import check
 
         def load(path):
             tree = ast.parse(open(path).read())
@@ -173,14 +174,14 @@ def test_a_cell_that_does_not_parse_is_exported_whole_for_grading_to_report():
 
 def test_every_topic_has_its_notebook_as_generated():
     _extras("nbformat")
-    from kata import notebook_build
+    from kata.maintain import notebook_build
 
     assert notebook_build.problems(ROOT) == []
 
 
 def test_a_notebook_edited_by_hand_run_or_stray_is_refused(tmp_path):
     _extras("nbformat")
-    from kata import notebook_build
+    from kata.maintain import notebook_build
 
     folder = tmp_path / "notebooks"
     folder.mkdir()
@@ -254,7 +255,7 @@ def test_a_kernel_that_runs_the_solutions_passes_check_and_the_exercises_fail_it
     load = textwrap.dedent("""
         import ast, sys
         sys.path.insert(0, {root!r})
-        from kata.notebook import check
+        from kata.learn.notebook import check
 
         def load(path):
             tree = ast.parse(open(path).read())

@@ -1,4 +1,4 @@
-"""The bubblewrap sandbox (kata/sandbox.py) on a small class graded on `tensors` with --sandbox bwrap.
+"""The bubblewrap sandbox (kata/grading/sandbox.py) on a small class graded on `tensors` with --sandbox bwrap.
 
 Each attack tries its forbidden act twice: through Python (which the grading plugin's audit hook
 refuses and reports, so the topic scores 0 with what was tried) and through libc by ctypes, below
@@ -15,7 +15,8 @@ import socket
 
 import pytest
 
-from kata import grade, manifest, sandbox
+from kata.core import manifest
+from kata.grading import grade, sandbox
 
 ROOT = manifest.ROOT
 SOLVED = (ROOT / "solutions" / "tensors.py").read_text()

@@ -1,5 +1,5 @@
-"""Class statistics (kata/stats.py) on hand-made results, and the live progress of grading
-(kata/live.py) on a terminal and off one."""
+"""Class statistics (kata/grading/stats.py) on hand-made results, and the live progress of grading
+(kata/grading/live.py) on a terminal and off one."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from kata import live, stats
-from kata.reports import TopicResult
+from kata.grading import live, stats
+from kata.grading.reports import TopicResult
 
 
 def _result(passed: dict[str, list[bool]]) -> TopicResult:

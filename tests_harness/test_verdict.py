@@ -1,5 +1,5 @@
-"""The grading verdict (kata/verdict.py) as a table: each row changes one piece of evidence from a
-clean run and names the reason it must give; and the reports' arithmetic (kata/reports.py)."""
+"""The grading verdict (kata/grading/verdict.py) as a table: each row changes one piece of evidence from a
+clean run and names the reason it must give; and the reports' arithmetic (kata/grading/reports.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import dataclasses
 
 import pytest
 
-from kata import reports
-from kata.verdict import Evidence, verdict
+from kata.grading import reports
+from kata.grading.verdict import Evidence, verdict
 
 NONCE = "n0nce"
 CLEAN = Evidence(source="tensors.py", source_present=True, worker_died=False, timed_out=False, returncode=1,
@@ -35,8 +35,8 @@ TABLE = [
     ("exit before the report", _with(returncode=0, payload=None), "ended (exit code 0) before reporting"),
     ("internal error", _with(returncode=3), "pytest exited with code 3"),
     ("forged results", _with(payload=_payload(nonce="forged")), "did not come from this grading run"),
-    ("helper replaced", _with(payload=_payload(tampering=["kata.checks.expect was replaced"])),
-     "tampered: kata.checks.expect was replaced"),
+    ("helper replaced", _with(payload=_payload(tampering=["kata.learn.checks.expect was replaced"])),
+     "tampered: kata.learn.checks.expect was replaced"),
     ("refused access", _with(payload=_payload(blocked=["open /repo/solutions/tensors.py"])),
      "tried what grading refuses (open /repo/solutions/tensors.py)"),
     ("a canary passed", _with(payload=_payload(canaries={**CLEAN.payload["canaries"], "c0": "passed"})),

@@ -1,0 +1,108 @@
+"""What grading writes: grades.csv, summary.md (grades, then the class statistics of kata/grading/stats.py),
+stats.csv and, per submission, Gradescope's results.json and a log per topic. Scores are percent of
+each topic's test points; topics weigh as the manifest says.
+
+results.json follows Gradescope's autograder specification: score, execution_time, output,
+stdout_visibility, and tests[] with name, number, score, max_score, status, output and visibility.
+Tests are visible to the learner (their failures teach); the grader's stdout is for the instructor."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kata.core import manifest
+from kata.grading import stats
+
+DIGITS = 4  # results.json scores are rounded to this many decimals, and still add up to exactly 100
+
+
+@dataclass
+class TopicResult:
+    topic: str
+    earned: float = 0.0  # points
+    possible: float = 0.0
+    reason: str = ""  # why the topic scored 0 as a whole, if it did
+    tests: list[dict] = field(default_factory=list)  # nodeid, exercise, points, status, output
+    seconds: float = 0.0
+    log: str = ""
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * self.earned / self.possible if self.possible else 0.0
+
+
+def split(total: float, weights: list[float], digits: int = DIGITS) -> list[float]:
+    """`total` shared in proportion to `weights`, each rounded to `digits` decimals, adding up to
+    round(total, digits) exactly (largest remainders get the last units)."""
+    if not weights or sum(weights) <= 0:
+        return [0.0] * len(weights)
+    unit = 10**digits
+    exact = [total * unit * w / sum(weights) for w in weights]
+    units = [math.floor(x) for x in exact]
+    for i in sorted(range(len(exact)), key=lambda i: units[i] - exact[i])[: round(total * unit) - sum(units)]:
+        units[i] += 1
+    return [u / unit for u in units]
+
+
+def shares(topics: list[str]) -> dict[str, float]:
+    """Each topic's share of 100 points, from the manifest's weights."""
+    return dict(zip(topics, split(100.0, [manifest.topic(t).weight for t in topics])))
+
+
+def total_percent(results: list[TopicResult], topics: list[str]) -> float:
+    share = shares(topics)
+    return sum(share[r.topic] * r.percent / 100.0 for r in results)
+
+
+def gradescope_json(results: list[TopicResult], topics: list[str], seconds: float) -> dict:
+    share, tests = shares(topics), []
+    for r in results:
+        if r.reason:
+            tests.append({"name": f"{r.topic}: topic not graded", "score": 0.0, "max_score": share[r.topic],
+                          "status": "failed", "output": r.reason})
+            continue
+        for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
+            tests.append({"name": t["nodeid"], "score": max_score if t["status"] == "passed" else 0.0,
+                          "max_score": max_score, "status": t["status"], "output": t["output"]})
+    for number, t in enumerate(tests, start=1):
+        t["number"] = str(number)
+        t["visibility"] = "visible"
+    lines = ["Graded by the PyTorch kata's pristine tests (percent of each topic's tests):"]
+    lines += [f"  {r.topic:<15} {r.percent:5.1f}%" + (f"  not graded: {r.reason}" if r.reason else "") for r in results]
+    return {"score": round(sum(t["score"] for t in tests), DIGITS), "execution_time": round(seconds, 1),
+            "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
+
+
+def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResult]], topics: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "grades.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["submission", *topics, "total"])
+        for i, name in enumerate(names):
+            results = per_sub[i]
+            writer.writerow([name, *(f"{r.percent:.1f}" for r in results), f"{total_percent(results, topics):.1f}"])
+    lines = ["# Grades", "", "| submission | " + " | ".join(topics) + " | total |",
+             "|---|" + "---:|" * (len(topics) + 1)]
+    notes = []
+    for i, name in enumerate(names):
+        results = per_sub[i]
+        cells = [("0.0*" if r.reason else f"{r.percent:.1f}") for r in results]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {total_percent(results, topics):.1f} |")
+        notes += [f"- {name} / {r.topic}: {r.reason}" for r in results if r.reason]
+        sub_dir = out / name
+        (sub_dir / "logs").mkdir(parents=True, exist_ok=True)
+        seconds = sum(r.seconds for r in results)
+        (sub_dir / "results.json").write_text(json.dumps(gradescope_json(results, topics, seconds), indent=1))
+        for r in results:
+            (sub_dir / "logs" / f"{r.topic}.txt").write_text(r.log)
+    if notes:
+        lines += ["", "\\* the topic was not graded; why:", "", *notes]
+    lines += ["", "Scores are percent of each topic's test points; the total weighs topics as the manifest says."]
+    rows = stats.exercise_rows(per_sub, topics)
+    stats.write_csv(out / "stats.csv", rows)
+    lines += stats.summary_lines(rows, [total_percent(per_sub[i], topics) for i in range(len(names))])
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
