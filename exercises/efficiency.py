@@ -105,7 +105,7 @@ class KVCache:
     """
 
     def __init__(self):
-        self.keys: torch.Tensor | None = None  # (B, H, T, d_head)
+        """An empty cache: no keys, no values, ``len`` 0."""
         raise NotImplementedError("efficiency.KVCache.__init__: start with no keys and no values")
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -274,7 +274,7 @@ def training_memory(model: nn.Module, batch_shape, *, optimizer: str = "adam",
     raise NotImplementedError("efficiency.training_memory: numel x bytes; activations by a forward on meta")
 
 
-if __name__ == "__main__":  # python -m solutions.efficiency: the concept at work, with real numbers
+if __name__ == "__main__":  # python -m exercises.efficiency: the concept at work, with real numbers
     from demos import run
 
     run("efficiency")

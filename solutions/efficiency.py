@@ -114,6 +114,7 @@ class KVCache:
     """
 
     def __init__(self):
+        """An empty cache: no keys, no values, ``len`` 0."""
         self.keys: torch.Tensor | None = None  # (B, H, T, d_head)
         self.values: torch.Tensor | None = None
 
