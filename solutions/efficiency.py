@@ -15,7 +15,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint
+from torch.utils.checkpoint import checkpoint_sequential
 
 # ---------------------------------------------------------------- the host waits: synchronisations
 
@@ -283,6 +283,9 @@ def checkpointed_forward(blocks: nn.Sequential, x: torch.Tensor, segments: int) 
     Raises:
         ValueError: ``segments < 1`` or ``segments > len(blocks)`` (the message names it).
 
+    How the blocks are cut into segments beyond that (sizes, which ones) is yours: any cut that
+    gives the same output and gradients within the bound is right.
+
     Pitfalls: ``use_reentrant=True`` with an input that does not require grad (the parameters of
     the checkpointed segments get no gradient at all); a checkpoint that does not replay the random
     numbers (dropout masks differ in the recomputation: wrong gradients); checkpointing that keeps
@@ -291,15 +294,7 @@ def checkpointed_forward(blocks: nn.Sequential, x: torch.Tensor, segments: int) 
     if not 1 <= segments <= len(blocks):
         raise ValueError(f"checkpointed_forward: segments must be between 1 and len(blocks) = {len(blocks)}, "
                          f"got {segments}")
-    size = len(blocks) // segments
-    bounds = [i * size for i in range(segments)] + [len(blocks)]
-    for i, (start, end) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-        segment = blocks[start:end]
-        if i == segments - 1:
-            x = segment(x)  # the last segment's activations are needed at once by backward anyway
-        else:
-            x = checkpoint(segment, x, use_reentrant=False)
-    return x
+    return checkpoint_sequential(blocks, segments, x, use_reentrant=False)  # the last segment runs plainly
 
 
 # ---------------------------------------------------------------- the memory of a training step
@@ -326,7 +321,8 @@ def training_memory(model: nn.Module, batch_shape, *, optimizer: str = "adam",
             ``param_dtype``.
 
     Returns:
-        ``{"params", "grads", "optimizer_state", "activations", "total"}``, Python ints of bytes:
+        ``{"params", "grads", "optimizer_state", "activations", "total"}``, Python ints of bytes,
+        whatever the caller's grad mode:
         every parameter once (tied weights are one parameter); a gradient and the optimizer's
         moments for each parameter that requires grad (frozen ones have neither); the activations
         as ``activation_bytes`` of one forward in the model's current mode, run on the ``meta``

@@ -359,6 +359,14 @@ def test_generate_cached_flops_grow_linearly(impl):
 
 
 @generate_cached
+def test_generate_cached_may_fill_the_block_exactly(impl):
+    model, prompt = _decoder(block_size=10), _prompt()
+    got = impl.generate_cached(model, prompt, 4)  # 6 + 4 = block_size: every position exists
+    expect_equal(got, _uncached(model, prompt, 4), what="tokens generated up to block_size exactly",
+                 hint="positions 0..block_size-1 all exist: only prompt + max_new_tokens > block_size is refused")
+
+
+@generate_cached
 def test_generate_cached_refuses_to_run_past_block_size(impl):
     model = _decoder(block_size=10)
     with expect_raises(ValueError, "generate_cached with 6 + 5 tokens and block_size 10", names=10):
@@ -455,7 +463,7 @@ def _blocks_copy(blocks):
 
 
 @checkpointed_forward
-@pytest.mark.parametrize("segments", [1, 2, 4])
+@pytest.mark.parametrize("segments", [1, 2, 4, 8])
 def test_checkpointed_forward_gives_the_same_output_and_gradients(impl, segments):
     x = torch.randn(4, 16, dtype=torch.float64, generator=torch.Generator().manual_seed(1), requires_grad=True)
     _expect_same(impl, _blocks(), x, segments, what="an input that requires grad")
@@ -567,12 +575,21 @@ def test_training_memory_with_autocast_counts_activations_in_low_precision(impl)
 def test_training_memory_counts_no_gradient_or_moments_for_frozen_parameters(impl):
     model = _memory_mlp()
     model[0].requires_grad_(False)
-    got = impl.training_memory(model, (16, 20))
-    trainable = sum(p.nbytes for p in model.parameters() if p.requires_grad)
-    expect(got["grads"] == trainable and got["optimizer_state"] == 2 * trainable,
-           f"with the first Linear frozen: grads {got['grads']:,} and optimizer_state {got['optimizer_state']:,} "
-           f"bytes; the trainable parameters hold {trainable:,}",
-           "a frozen parameter (requires_grad=False) gets no gradient and no optimizer state")
+    got = impl.training_memory(model=model, batch_shape=(16, 20))  # the contract's names, as keywords
+    real = _real_step_bytes(model, torch.randn(16, 20), torch.optim.Adam(model.parameters()))
+    _expect_agrees(got, real, "training_memory(MLP with its first Linear frozen, (16, 20))")
+
+
+@training_memory
+def test_training_memory_measures_activations_under_a_callers_no_grad(impl):
+    model = _memory_mlp()
+    with torch.no_grad():
+        got = impl.training_memory(model, (16, 20))
+    expected = count_saved_bytes(model, torch.randn(16, 20))[1]
+    expect(got["activations"] == expected,
+           f"called under torch.no_grad(), training_memory reports {got['activations']:,} bytes of activations; "
+           f"a training forward saves {expected:,}",
+           "the step it sizes is a training step: run the meta forward under torch.enable_grad()")
 
 
 @training_memory

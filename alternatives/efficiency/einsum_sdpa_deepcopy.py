@@ -1,6 +1,6 @@
 """efficiency, a correct style: einsum distances, a preallocated cache that doubles, scaled_dot_product_attention
-with a boolean mask, the prompt fed one token at a time, storages told apart by identity, checkpoint_sequential,
-and the model sized as a deep copy moved to meta."""
+with a boolean mask, the prompt fed one token at a time, storages told apart by identity, unequal segments
+each checkpointed through a closure (the last too), and the model sized as a deep copy moved to meta."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.checkpoint import checkpoint_sequential
+from torch.utils.checkpoint import checkpoint
 
 
 def train_step(model: nn.Module, batch, loss_fn: Callable, optimizer: torch.optim.Optimizer) -> torch.Tensor:
@@ -122,7 +122,19 @@ def activation_bytes(fn: Callable, *args) -> int:
 def checkpointed_forward(blocks: nn.Sequential, x: torch.Tensor, segments: int) -> torch.Tensor:
     if segments < 1 or segments > len(blocks):
         raise ValueError(f"segments={segments} is not between 1 and {len(blocks)}")
-    return checkpoint_sequential(blocks, segments, x, use_reentrant=False)
+    size, extra = divmod(len(blocks), segments)  # the first `extra` segments take one block more
+    start = 0
+    for i in range(segments):
+        end = start + size + (1 if i < extra else 0)
+        x = checkpoint(lambda inp, a=start, b=end: _run(blocks, a, b, inp), x, use_reentrant=False)
+        start = end
+    return x
+
+
+def _run(blocks: nn.Sequential, start: int, end: int, x: torch.Tensor) -> torch.Tensor:
+    for i in range(start, end):
+        x = blocks[i](x)
+    return x
 
 
 def training_memory(model: nn.Module, batch_shape, *, optimizer: str = "adam",
