@@ -4,11 +4,12 @@ A submission is a learner's folder of topic files (`autograd.py`, ...), a clone 
 (its `exercises/` is graded), or a folder holding one of those. Each (submission, topic) runs in
 its own process, forked from a worker that imported torch once (kata/core/protocol.py,
 kata/core/zygote.py), on a fresh copy of this repository's tests and harness (never the submission's
-own tests, never solutions/), with a per-test timeout, a whole-topic timeout and an address-space
-cap (kata/grading/limits.py). Where bubblewrap works, every worker runs in the OS sandbox of
-kata/grading/sandbox.py and every job in a namespace of its own; `--sandbox none` (or `auto` where bwrap
-does not work) keeps the in-process guards alone. A topic that loops, exits, crashes, runs out
-of memory, fails to import or tampers with the grader scores 0 with the reason (kata/grading/verdict.py);
+own tests, never solutions/), with a per-test timeout, a whole-topic timeout, an address-space
+cap and a cap on what it may write to disk (kata/grading/limits.py). Where bubblewrap works,
+every worker runs in the OS sandbox of kata/grading/sandbox.py and every job in a namespace of
+its own; `--sandbox none` (or `auto` where bwrap does not work) keeps the in-process guards
+alone. A topic that loops, exits, crashes, runs out of memory or disk, fails to import or
+tampers with the grader scores 0 with the reason (kata/grading/verdict.py);
 everything else is still graded. A test counts as passed only on positive evidence: reported
 passed, by a process that finished and carried this run's nonce, whose canaries failed and whose
 sandbox files were left unchanged.
@@ -17,7 +18,7 @@ Progress is shown as it goes (kata/grading/live.py); --out (default grades/) get
 and kata/grading/stats.py describe, and with --png a figure of the class statistics.
 
     python -m kata.grading.grade [--out DIR] [--jobs N] [--sandbox auto|bwrap|none] [--test-timeout S]
-                         [--topic-timeout S] [--memory-mb M] [--topics a,b] [--png] SUBMISSION...
+                         [--topic-timeout S] [--memory-mb M] [--disk-mb D] [--topics a,b] [--png] SUBMISSION...
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--topic-timeout", type=float, default=limits.TOPIC_TIMEOUT, help="seconds per topic")
     parser.add_argument("--memory-mb", type=int, default=limits.MEMORY_MB,
                         help="address space in MiB a topic may map beyond the preloaded torch")
+    parser.add_argument("--disk-mb", type=int, default=limits.DISK_MB,
+                        help="MiB a topic's job may write to disk (one file, and its folder in all)")
     parser.add_argument("--topics", default="", help="comma-separated topics (default: all)")
     parser.add_argument("--png", action="store_true", help="draw the class statistics into OUT/stats.png")
     args = parser.parse_args(argv)

@@ -108,6 +108,7 @@ def _job(run: Run, folder: Path, source: Path, topic: str, nonce: str) -> Job:
     job_env = {**grading_env(), "KATA_GRADE_NONCE": nonce, "TMPDIR": str(folder / "tmp"), "HOME": str(folder / "tmp")}
     return Job(sandbox=str(folder / "sandbox"), args=args, env=job_env, log=str(folder / "log"),
                memory_mb=run.args.memory_mb, timeout=run.args.topic_timeout, drop_paths=(str(ROOT),),
+               disk_mb=run.args.disk_mb, disk_root=str(folder),
                setup="kata.grading.sandbox:enter_job")  # inside a bwrap worker: a namespace of its own
 
 
@@ -117,7 +118,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
     source, nonce = impl_dir(submission) / f"{topic}.py", secrets.token_hex(16)
     evidence = dict(source=source.name, source_present=source.is_file(), worker_died=False, timed_out=False,
                     returncode=1, payload=None, nonce=nonce, canaries=run.canaries, sandbox_unchanged=True,
-                    topic_timeout=run.args.topic_timeout)
+                    topic_timeout=run.args.topic_timeout, disk_full=False, disk_mb=run.args.disk_mb)
     if source.is_file():
         with run.pool.worker() as worker:  # the job's folder lives in the worker's box, and only while it runs
             folder = worker.box / f"job{next(run.numbers)}"
@@ -131,7 +132,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
                     evidence["payload"] = json.loads(read_left(folder / "results.json", 1 << 24) or "null")
                 except ValueError:
                     pass
-                evidence.update(timed_out=reply.timed_out, returncode=reply.returncode,
+                evidence.update(timed_out=reply.timed_out, disk_full=reply.disk_full, returncode=reply.returncode,
                                 sandbox_unchanged=hash_tree(folder / "sandbox") == run.hashes)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
