@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kata.core import manifest
 from kata.core.protocol import Job, Reply, WorkerDied, WorkerPool
+from kata.grading import hidden
 from kata.grading.reports import TopicResult
 from kata.grading.verdict import Evidence, verdict
 from kata.learn import progress
@@ -100,7 +101,8 @@ def _job(run: Run, folder: Path, source: Path, topic: str, nonce: str) -> Job:
     for name in ("impl", "tmp"):
         (folder / name).mkdir()
     shutil.copy2(source, folder / "impl" / source.name)
-    args = [f"tests/test_{topic}.py", CANARY, f"--impl-dir={folder / 'impl'}", "-p", "kata.grading.grading_plugin",
+    args = [*hidden.test_files(run.template, topic), CANARY, f"--impl-dir={folder / 'impl'}",
+            "-p", "kata.grading.grading_plugin",
             f"--kata-results={folder / 'results.json'}", *[f"--kata-forbid={d}" for d in run.forbid],
             f"--kata-writable={folder}", f"--basetemp={folder / 'pytest'}", f"--timeout={run.args.test_timeout}",
             "--timeout-method=signal", "-q", "--tb=short", "-p", "no:cacheprovider",
@@ -146,7 +148,8 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
         if any(sign in output for sign in OUT_OF_MEMORY):
             output = f"ran out of memory (cap: {run.args.memory_mb} MiB beyond the preloaded libraries)\n" + output
         result.tests.append({"nodeid": item["nodeid"], "exercise": item.get("exercise"), "points": item["points"],
-                             "status": "passed" if passed else "failed", "output": output})
+                             "status": "passed" if passed else "failed", "output": output,
+                             "visibility": item.get("visibility", "visible")})
         result.earned += item["points"] if passed else 0.0
     result.seconds = time.perf_counter() - start
     return result

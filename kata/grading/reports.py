@@ -4,7 +4,8 @@ each topic's test points; topics weigh as the manifest says.
 
 results.json follows Gradescope's autograder specification: score, execution_time, output,
 stdout_visibility, and tests[] with name, number, score, max_score, status, output and visibility.
-Tests are visible to the learner (their failures teach); the grader's stdout is for the instructor."""
+Public tests are visible to the learner (their failures teach); a hidden test has the visibility
+its marker gives (kata/grading/hidden.py); the grader's stdout is for the instructor."""
 
 from __future__ import annotations
 
@@ -67,10 +68,11 @@ def gradescope_json(results: list[TopicResult], topics: list[str], seconds: floa
             continue
         for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
             tests.append({"name": t["nodeid"], "score": max_score if t["status"] == "passed" else 0.0,
-                          "max_score": max_score, "status": t["status"], "output": t["output"]})
+                          "max_score": max_score, "status": t["status"], "output": t["output"],
+                          "visibility": t.get("visibility", "visible")})
     for number, t in enumerate(tests, start=1):
         t["number"] = str(number)
-        t["visibility"] = "visible"
+        t.setdefault("visibility", "visible")
     lines = ["Graded by the PyTorch kata's pristine tests (percent of each topic's tests):"]
     lines += [f"  {r.topic:<15} {r.percent:5.1f}%" + (f"  not graded: {r.reason}" if r.reason else "") for r in results]
     return {"score": round(sum(t["score"] for t in tests), DIGITS), "execution_time": round(seconds, 1),

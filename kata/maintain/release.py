@@ -21,7 +21,8 @@ from pathlib import Path
 from kata.core import manifest
 
 ROOT = manifest.ROOT
-LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md")
+# hidden/: where an instructor may keep hidden tests inside the repository (kata/grading/hidden.py)
+LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "hidden")
 REPO_ONLY = re.compile(r"<!-- repo-only -->.*?<!-- /repo-only -->\n?", re.S)
 
 
