@@ -15,6 +15,8 @@ from kata.core import manifest
 from kata.grading import grade, limits
 
 ROOT = manifest.ROOT
+# grading a class takes minutes on a loaded machine: more than pyproject's 120 s per test
+pytestmark = pytest.mark.timeout(900)
 SOLVED = (ROOT / "solutions" / "tensors.py").read_text()
 UNSOLVED = (ROOT / "exercises" / "tensors.py").read_text()
 LORA = (ROOT / "solutions" / "lora.py").read_text()

@@ -20,6 +20,8 @@ from kata.core import manifest
 from kata.grading import gradescope
 
 ROOT = manifest.ROOT
+# grading a class takes minutes on a loaded machine: more than pyproject's 120 s per test
+pytestmark = pytest.mark.timeout(900)
 GRADESCOPE_STATUS = {"passed", "failed"}
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 
