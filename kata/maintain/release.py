@@ -21,8 +21,10 @@ from pathlib import Path
 from kata.core import manifest
 
 ROOT = manifest.ROOT
-# hidden/: where an instructor may keep hidden tests inside the repository (kata/grading/hidden.py)
-LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "hidden")
+# kata/maintain/mutation/: the mutation reports quote the solutions' lines. hidden/: where an
+# instructor may keep hidden tests inside the repository (kata/grading/hidden.py).
+LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "kata/maintain/mutation",
+            "hidden")
 REPO_ONLY = re.compile(r"<!-- repo-only -->.*?<!-- /repo-only -->\n?", re.S)
 
 
@@ -31,7 +33,7 @@ def _git(*args: str) -> bytes:
 
 
 def shipped(path: str) -> bool:
-    return path.split("/")[0] not in LEFT_OUT
+    return not any(path == out or path.startswith(out + "/") for out in LEFT_OUT)
 
 
 def edition_readme(text: str) -> str:
