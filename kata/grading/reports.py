@@ -1,6 +1,7 @@
 """What grading writes: grades.csv, summary.md (grades, then the class statistics of kata/grading/stats.py),
-stats.csv and, per submission, Gradescope's results.json and a log per topic. Scores are percent of
-each topic's test points; topics weigh as the manifest says.
+stats.csv and, per submission, Gradescope's results.json and a log per topic. Every score comes from
+one score sheet (`sheet`): topics weigh as the manifest says, tests within a topic as their
+`points` marker says, and the parts add up to exactly the maximum.
 
 results.json follows Gradescope's autograder specification: score, execution_time, output,
 stdout_visibility, and tests[] with name, number, score, max_score, status, output and visibility.
@@ -49,30 +50,37 @@ def split(total: float, weights: list[float], digits: int = DIGITS) -> list[floa
     return [u / unit for u in units]
 
 
-def shares(topics: list[str]) -> dict[str, float]:
-    """Each topic's share of 100 points, from the manifest's weights."""
-    return dict(zip(topics, split(100.0, [manifest.topic(t).weight for t in topics])))
+def sheet(results: list[TopicResult], topics: list[str], total: float = 100.0) -> list[dict]:
+    """The one score sheet every report reads (grades.csv's total, Gradescope's results.json,
+    PrairieLearn's results.json, the class statistics): a row per graded test with its name,
+    topic, exercise, score, max_score, status, output and visibility. The manifest's topic weights
+    share `total` among the topics and each test's `points` marker shares its topic's part, every
+    max_score rounded to DIGITS decimals with the rows adding up to exactly `total`. A topic that
+    was not graded is one row, scored 0, with the reason."""
+    share, rows = dict(zip(topics, split(total, [manifest.topic(t).weight for t in topics]))), []
+    for r in results:
+        if r.reason:
+            rows.append({"name": f"{r.topic}: topic not graded", "topic": r.topic, "exercise": None, "score": 0.0,
+                         "max_score": share[r.topic], "status": "failed", "output": r.reason,
+                         "visibility": "visible"})
+            continue
+        for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
+            rows.append({"name": t["nodeid"], "topic": r.topic, "exercise": t.get("exercise"),
+                         "score": max_score if t["status"] == "passed" else 0.0, "max_score": max_score,
+                         "status": t["status"], "output": t["output"], "visibility": t.get("visibility", "visible")})
+    return rows
 
 
 def total_percent(results: list[TopicResult], topics: list[str]) -> float:
-    share = shares(topics)
-    return sum(share[r.topic] * r.percent / 100.0 for r in results)
+    """A submission's total out of 100: the sum of its score sheet."""
+    return round(sum(row["score"] for row in sheet(results, topics)), DIGITS)
 
 
 def gradescope_json(results: list[TopicResult], topics: list[str], seconds: float) -> dict:
-    share, tests = shares(topics), []
-    for r in results:
-        if r.reason:
-            tests.append({"name": f"{r.topic}: topic not graded", "score": 0.0, "max_score": share[r.topic],
-                          "status": "failed", "output": r.reason})
-            continue
-        for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
-            tests.append({"name": t["nodeid"], "score": max_score if t["status"] == "passed" else 0.0,
-                          "max_score": max_score, "status": t["status"], "output": t["output"],
-                          "visibility": t.get("visibility", "visible")})
+    tests = [{k: row[k] for k in ("name", "score", "max_score", "status", "output", "visibility")}
+             for row in sheet(results, topics)]
     for number, t in enumerate(tests, start=1):
         t["number"] = str(number)
-        t.setdefault("visibility", "visible")
     lines = ["Graded by the PyTorch kata's pristine tests (percent of each topic's tests):"]
     lines += [f"  {r.topic:<15} {r.percent:5.1f}%" + (f"  not graded: {r.reason}" if r.reason else "") for r in results]
     return {"score": round(sum(t["score"] for t in tests), DIGITS), "execution_time": round(seconds, 1),
