@@ -122,6 +122,12 @@ def gradescope(session: nox.Session) -> None:
 
 
 @_maintainers
+def prairielearn(session: nox.Session) -> None:
+    """Write a PrairieLearn course fragment and its grader image's build folder: nox -s prairielearn -- DEST."""
+    _python(session, "-m", "kata.grading.prairielearn", *session.posargs)
+
+
+@_maintainers
 def release(session: nox.Session) -> None:
     """Write the student edition (no solutions, no mutants) from the last commit: nox -s release -- DEST."""
     _python(session, "-m", "kata.maintain.release", *session.posargs)

@@ -87,7 +87,9 @@ def _names(submissions: list[Path]) -> list[str]:
     return names
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], graded: dict | None = None) -> int:
+    """Grade and write the reports; `graded`, when given, also gets the names, topics and each
+    submission's TopicResults (kata/grading/prairielearn.py reports them its own way)."""
     parser = argparse.ArgumentParser(prog="nox -s grade --", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "grades")
@@ -148,6 +150,8 @@ def main(argv: list[str]) -> int:
             live.close()
             pool.close()
     elapsed = time.perf_counter() - start
+    if graded is not None:
+        graded.update(names=names, topics=topics, per_sub=per_sub)
     write_reports(args.out, names, per_sub, topics)
     if args.png:
         totals = [total_percent(per_sub[i], topics) for i in range(len(names))]

@@ -87,6 +87,28 @@ def gradescope_json(results: list[TopicResult], topics: list[str], seconds: floa
             "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
 
 
+def prairielearn_json(results: list[TopicResult], topics: list[str]) -> dict:
+    """PrairieLearn's results.json for one submission, from the score sheet with each test's
+    max_points its `points`: score in [0, 1], gradable, and tests[] with name, points, max_points,
+    message and output. A hidden test whose visibility is not "visible" shows only its points
+    (PrairieLearn shows every test it is given, before and after a deadline alike)."""
+    possible = sum(r.possible for r in results) or 1.0
+    rows = sheet(results, topics, total=possible) if len(topics) == 1 else sheet(results, topics)
+    tests, hidden_count = [], 0
+    for row in rows:
+        first = row["output"].strip().splitlines()[-1] if row["output"].strip() else ""
+        test = {"name": row["name"], "points": row["score"], "max_points": row["max_score"],
+                "message": "passed" if row["status"] == "passed" else first, "output": row["output"]}
+        if row["visibility"] != "visible":
+            hidden_count += 1
+            test.update(name=f"hidden test {hidden_count}", message=row["status"], output="")
+        tests.append(test)
+    earned, most = sum(t["points"] for t in tests), sum(t["max_points"] for t in tests)
+    lines = [f"{r.topic}: {r.percent:.1f}%" + (f" (not graded: {r.reason})" if r.reason else "") for r in results]
+    return {"gradable": True, "score": round(earned / most, DIGITS + 2) if most else 0.0,
+            "message": "; ".join(lines), "output": "\n".join(lines), "tests": tests}
+
+
 def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResult]], topics: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with (out / "grades.csv").open("w", newline="") as f:
