@@ -43,7 +43,8 @@ def test_one_externally_graded_question_per_topic(fragment):
         html = (questions / topic / "question.html").read_text()
         assert f'file-name="{topic}.py"' in html and "<pl-external-grader-results>" in html
         assert json.loads((questions / topic / "tests" / "kata.json").read_text()) == {"topic": topic}
-        assert (questions / topic / "tests" / f"{topic}.py").read_text() == (ROOT / "exercises" / f"{topic}.py").read_text()
+        starter = (questions / topic / "tests" / f"{topic}.py").read_text()
+        assert starter == (ROOT / "exercises" / f"{topic}.py").read_text()
     assert len(uuids) == len(manifest.topic_names())
 
 
