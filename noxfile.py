@@ -66,6 +66,14 @@ def reset(session: nox.Session) -> None:
     _python(session, "-m", "kata.learn.reset", *session.posargs)
 
 
+if (Path(__file__).parent / "kata" / "learn" / "reference.pack").is_file():  # the self-paced edition only
+
+    @nox.session(python=False, default=False)
+    def solution(session: nox.Session) -> None:
+        """Show an exercise's reference once all its tests pass: nox -s solution -- tensors.move_to."""
+        _python(session, "-m", "kata.learn.solution", *session.posargs)
+
+
 @_maintainers
 def solutions(session: nox.Session) -> None:
     """Run the whole suite on the reference solutions (all pass)."""
