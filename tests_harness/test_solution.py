@@ -78,10 +78,13 @@ def test_solution_refuses_before_the_exercise_passes_and_prints_it_after(edition
     assert stub.returncode == 1 and "not implemented yet" in stub.stderr and reference not in stub.stdout
 
     shutil.copy(ROOT / "solutions" / "tensors.py", self_paced / "exercises" / "tensors.py")
-    some = _run(self_paced, state, "-m", "pytest", "tests/test_tensors.py", "-q", "-k", "move_to_keeps_tuples")
+    fresh = tmp_path / "fresh"  # a learner whose only recorded run is one test of the exercise
+    some = _run(self_paced, fresh, "-m", "pytest", "tests/test_tensors.py", "-q", "-k", "move_to_keeps_tuples")
     assert some.returncode == 0, some.stdout[-2000:]
-    partly = _run(self_paced, state, *asked)  # one test passed, the others never ran: still not yet
+    partly = _run(self_paced, fresh, *asked)  # one test passed, the others never ran: still not yet
     assert partly.returncode == 1 and "have not passed yet" in partly.stderr
+    earlier = _run(self_paced, state, *asked)  # the stubs' failures stay recorded until those tests pass
+    assert earlier.returncode == 1 and reference not in earlier.stdout
 
     run = _run(self_paced, state, "-m", "pytest", "tests/test_tensors.py", "-q")
     assert run.returncode == 0, run.stdout[-2000:]
