@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from kata.core import manifest
-from kata.grading import prairielearn
+from kata.grading import prairielearn, reports
 
 ROOT = manifest.ROOT
 # grading takes a minute or more on a loaded machine: more than pyproject's 120 s per test
@@ -113,3 +113,18 @@ def test_a_fault_of_the_grader_is_not_gradable_and_never_a_zero(fragment, tmp_pa
     results = _grade(fragment, tmp_path, SOLVED, tests=False)  # the question's tests/ did not arrive
     assert results["gradable"] is False and "score" not in results
     assert "kata.json" in results["message"] and "does not count" in results["message"]
+
+
+def test_a_hidden_test_shows_only_its_points_and_the_score_follows_the_points_markers():
+    tests = [{"nodeid": "tests/test_tensors.py::test_a", "exercise": "move_to", "points": 1.0, "status": "passed",
+              "output": "", "visibility": "visible"},
+             {"nodeid": "kata_hidden/tests/test_tensors.py::test_secret_case", "exercise": "move_to", "points": 3.0,
+              "status": "failed", "output": "hidden test (call): it moved the wrong thing", "visibility": "hidden"}]
+    result = reports.TopicResult("tensors", earned=1.0, possible=4.0, tests=tests)
+    data = reports.prairielearn_json([result], ["tensors"])
+    assert data["gradable"] is True and data["score"] == 0.25
+    shown, hidden_one = data["tests"]
+    assert (shown["points"], shown["max_points"], shown["message"]) == (1.0, 1.0, "passed")
+    assert (hidden_one["points"], hidden_one["max_points"]) == (0.0, 3.0)
+    assert hidden_one["name"] == "hidden test 1" and hidden_one["output"] == ""
+    assert "secret_case" not in json.dumps(data) and "wrong thing" not in json.dumps(data)
