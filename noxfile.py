@@ -101,7 +101,7 @@ def cuda(session: nox.Session) -> None:
 
 @_maintainers
 def mutation(session: nox.Session) -> None:
-    """Mutation-test the suite (cosmic-ray), write kata/maintain/mutation/<topic>.toml: nox -s mutation -- tensors."""
+    """Mutation-test the suite (cosmic-ray), write mutants/<topic>/report.toml: nox -s mutation -- tensors."""
     _python(session, "-m", "kata.maintain.mutation", *session.posargs)
 
 

@@ -8,7 +8,7 @@
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
 6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.maintain.mutants);
 7. every correct implementation under alternatives/ passes them (kata.maintain.mutants --alternatives);
-8. every topic's mutation report (kata/maintain/mutation/<topic>.toml, written by `nox -s mutation`) is
+8. every topic's mutation report (mutants/<topic>/report.toml, written by `nox -s mutation`) is
    current, scores at least kata.maintain.mutation.BAR, and explains each survivor;
 9. the harness's own tests (tests_harness/) pass.
 

@@ -28,11 +28,10 @@ from kata.core import manifest
 from kata.learn import solution
 
 ROOT = manifest.ROOT
-# kata/maintain/mutation/: the mutation reports quote the solutions' lines. hidden/: where an
-# instructor may keep hidden tests inside the repository (kata/grading/hidden.py). The reference pack
-# is written by --self-paced, never taken from the repository.
-LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "kata/maintain/mutation",
-            "hidden", "kata/learn/reference.pack")
+# hidden/: where an instructor may keep hidden tests inside the repository (kata/grading/hidden.py).
+# The reference pack is written by --self-paced, never taken from the repository.
+LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "hidden",
+            "kata/learn/reference.pack")
 REPO_ONLY = re.compile(r"<!-- repo-only -->.*?<!-- /repo-only -->\n?", re.S)
 SELF_PACED = re.compile(r"<!-- self-paced -->.*?<!-- /self-paced -->\n?", re.S)
 
