@@ -107,6 +107,68 @@ def test_pick_device_unavailable_mps_raises(impl, monkeypatch):
         impl.pick_device("mps")
 
 
+_MACHINES = {  # (cuda, mps, gpus): every combination a machine may present
+    "no GPU": (False, False, 0),
+    "MPS only": (False, True, 0),
+    "one GPU": (True, False, 1),
+    "two GPUs": (True, False, 2),
+    "two GPUs and MPS": (True, True, 2),
+}
+
+
+def _available_on(machine: str) -> list[str]:
+    cuda, mps, gpus = _MACHINES[machine]
+    available = ["cpu"]
+    if cuda:
+        available += ["cuda"] + [f"cuda:{i}" for i in range(gpus)]
+    if mps:
+        available.append("mps")
+    return available
+
+
+def _unavailable_on(machine: str) -> list[str]:
+    cuda, mps, gpus = _MACHINES[machine]
+    missing = [f"cuda:{i}" for i in range(gpus, 3)]  # an index at or beyond the device count
+    if not cuda:
+        missing.append("cuda")
+    if not mps:
+        missing.append("mps")
+    return missing + ["xpu", "hpu", "xla", "meta"]  # device types pick_device does not offer
+
+
+@pick_device
+@pytest.mark.parametrize("machine", list(_MACHINES))
+def test_pick_device_returns_every_available_preferred_device_itself(impl, monkeypatch, machine):
+    cuda, mps, gpus = _MACHINES[machine]
+    _fake_availability(monkeypatch, cuda=cuda, mps=mps, gpus=gpus)
+    for preferred in _available_on(machine):
+        situation = f"pick_device({preferred!r}) on a machine with {machine}"
+        got, error = None, None
+        try:
+            got = impl.pick_device(preferred)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - reported below, outside the handler
+            error = f"{type(err).__name__}: {err}"
+        expect(error is None, f"{situation} raised {error}",
+               f"{preferred!r} is available there: return it ('cpu' is available on every machine)")
+        expect(isinstance(got, torch.device), f"{situation}: expected a torch.device, got {type(got).__name__}",
+               "return torch.device(preferred), not a string")
+        expect(got == torch.device(preferred), f"{situation} returned {got}, not torch.device({preferred!r})",
+               "a preferred device that is available comes back as that very device, index and all")
+
+
+@pick_device
+@pytest.mark.parametrize("machine", list(_MACHINES))
+def test_pick_device_rejects_every_unavailable_preferred_device(impl, monkeypatch, machine):
+    cuda, mps, gpus = _MACHINES[machine]
+    _fake_availability(monkeypatch, cuda=cuda, mps=mps, gpus=gpus)
+    monkeypatch.setattr(torch.xpu, "is_available", lambda: False)
+    for preferred in _unavailable_on(machine):
+        with expect_raises(ValueError, f"pick_device({preferred!r}) on a machine with {machine}", names=preferred):
+            impl.pick_device(preferred)
+
+
 # ---------------------------------------------------------------- move_to
 
 
@@ -368,6 +430,37 @@ def test_to_numpy_takes_non_contiguous_views(impl):
                f"for {what} expected a {np.dtype(np_dtype)} array of shape {tuple(t.shape)}, got {got!r}")
         expected = t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()
         expect(np.array_equal(got, expected), f"values differ for {what}: {got} vs {expected}")
+
+
+def _copy_cases() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    grad_leaf = torch.rand(2, 3, generator=g).requires_grad_()
+    cases = {f"a {dtype} tensor": (torch.rand(2, 3, generator=g) * 5).to(dtype)
+             for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                           torch.int64, torch.int32, torch.int8, torch.uint8)}
+    cases["a bool tensor"] = torch.rand(2, 3, generator=g) > 0.5
+    cases["a leaf that requires grad"] = grad_leaf
+    cases["a 0-d tensor"] = torch.tensor(1.5)
+    cases["a transposed view"] = torch.rand(3, 2, generator=g).T
+    return cases
+
+
+@to_numpy
+@pytest.mark.parametrize("what", list(_copy_cases()))
+def test_to_numpy_returns_a_copy_that_shares_no_memory(impl, what):
+    t = _copy_cases()[what]
+    before = t.detach().clone()
+    got = _to_numpy(impl, t, what, "detach(), cpu(), float() for bfloat16, then .numpy()")
+    expect(isinstance(got, np.ndarray), f"for {what} expected an np.ndarray, got {type(got).__name__}")
+    hint = ("on a CPU tensor .numpy() is a view of the tensor's own memory (detach() and cpu() are no-ops "
+            "there): copy it, e.g. .numpy().copy()")
+    expect(got.flags.writeable, f"for {what} the array came back read-only", hint)
+    got[...] = np.logical_not(got) if got.dtype == np.bool_ else got + 1  # every element changes
+    expect(torch.equal(t.detach(), before), f"writing into to_numpy's result for {what} changed the tensor", hint)
+    snapshot = got.copy()
+    with torch.no_grad():
+        t.copy_(~t if t.dtype == torch.bool else t + 1)
+    expect(np.array_equal(got, snapshot), f"changing {what} after to_numpy changed the returned array", hint)
 
 
 # ---------------------------------------------------------------- tensor_nbytes
