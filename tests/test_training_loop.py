@@ -625,6 +625,56 @@ def test_evaluate_restores_the_mode_and_autograd_when_the_loader_raises(impl):
            "torch.no_grad() / torch.inference_mode() as a `with` block put autograd back also when the block raises")
 
 
+def mixed_mode_model(pattern: str) -> nn.Module:
+    """A model whose submodules are not all in one mode, as fine-tuning and topic 8 leave them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(N_IN, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.Tanh(),
+                          nn.Linear(6, N_CLASSES)).double()
+    if pattern == "train, with a frozen BatchNorm in eval":
+        model.train()
+        model[1].eval()
+    elif pattern == "eval, with its Dropout in train (MC dropout)":
+        model.eval()
+        model[2].train()
+    else:  # "train at the top, every layer inside in eval"
+        model.train()
+        for layer in model:
+            layer.eval()
+    return model
+
+
+def training_flags(model: nn.Module) -> dict[str, bool]:
+    return {name or "the model": m.training for name, m in model.named_modules()}
+
+
+MIXED_MODES = ["train, with a frozen BatchNorm in eval", "eval, with its Dropout in train (MC dropout)",
+               "train at the top, every layer inside in eval"]
+
+
+@evaluate
+@pytest.mark.parametrize("raises", [False, True], ids=["returns", "loader raises"])
+@pytest.mark.parametrize("pattern", MIXED_MODES)
+def test_evaluate_restores_every_submodules_own_mode(impl, pattern, raises):
+    model = mixed_mode_model(pattern)
+    before = training_flags(model)
+    batches = make_batches([4, 4, 3])
+    loader = FailingLoader(batches, 1) if raises else batches
+    try:
+        impl.evaluate(model, loader, nn.CrossEntropyLoss())
+    except Boom:
+        pass
+    after = training_flags(model)
+    flipped = [f"{name}: {before[name]} -> {after[name]}" for name in before if after[name] != before[name]]
+    when = "the loader raised midway" if raises else "it returned normally"
+    expect(
+        not flipped,
+        f"a model in mixed modes ({pattern}) went through evaluate ({when}); these training flags changed: "
+        f"{'; '.join(flipped)}",
+        "model.train(was_training) sets ONE mode on every submodule: remember each submodule's own flag "
+        "({m: m.training for m in model.modules()}) and put each one back, in a `finally:` block",
+    )
+
+
 @evaluate
 def test_evaluate_leaves_the_callers_no_grad_in_force(impl):
     model = make_model()
@@ -741,6 +791,38 @@ def test_train_with_accumulation_partial_window_averages_its_own_micro_batches(i
     expect_trained_like(
         model, ref, start=start, suspects=suspects,
         what="a DataLoader of 5 micro-batches with accum_steps=3 (windows of 3 and 2)",
+    )
+
+
+def reference_mean_of_losses(model, batches, accum_steps, *, lr=LR):
+    """Accumulation by the contract's reading: each step on the gradient of the mean of the window's
+    micro-batch mean losses, every micro-batch counting once whatever its size."""
+    model = copy.deepcopy(model)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for start in range(0, len(batches), accum_steps):
+        window = batches[start : start + accum_steps]
+        opt.zero_grad()
+        (sum(F.cross_entropy(model(x), y) for x, y in window) / len(window)).backward()
+        opt.step()
+    return model
+
+
+@train_with_accumulation
+def test_train_with_accumulation_short_micro_batch_in_a_full_window_counts_once(impl):
+    model, batches = make_model(), make_batches([3, 3, 3, 3, 3, 1])  # windows [3, 3, 3] and [3, 3, 1]
+    ref = reference_mean_of_losses(model, batches, 3)
+    big_batch, _ = reference_accumulation(model, batches, 3)  # samples weighted: not the contract's reading
+    suspects = [(big_batch, "the window [3, 3, 1] was weighed as one big batch of 7 samples; the contract takes "
+                 "the mean of its 3 micro-batch losses, each counting once",
+                 "divide each micro-batch's mean loss by the number of micro-batches in its window, whatever its "
+                 "size")] + accumulation_suspects(model, batches, 3)
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 3)
+    expect_trained_like(
+        model, ref, start=start, suspects=suspects,
+        what="micro-batches of 3, 3, 3, 3, 3 and 1 with accum_steps=3 (the second window ends with a short one)",
     )
 
 
