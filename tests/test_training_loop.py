@@ -583,7 +583,7 @@ def test_evaluate_restores_train_mode(impl):
         not left,
         f"the model came in train mode and left in eval mode ({', '.join(left)}): the training that follows "
         "would run with dropout off and BatchNorm frozen",
-        "remember model.training before switching, and set it back at the end",
+        "remember each submodule's training flag before switching, and set each one back at the end",
     )
 
 
@@ -596,7 +596,7 @@ def test_evaluate_keeps_eval_mode(impl):
         not flipped,
         f"the model came in eval mode and left in train mode ({', '.join(flipped)}): restore the previous mode, "
         "do not assume it was train",
-        "remember model.training before switching, and set it back at the end",
+        "remember each submodule's training flag before switching, and set each one back at the end",
     )
 
 
@@ -618,7 +618,7 @@ def test_evaluate_restores_the_mode_and_autograd_when_the_loader_raises(impl):
     expect(not left,
            f"the loader raised during evaluate, and the model, which came in train mode, was left in eval mode "
            f"({', '.join(left)})",
-           "restore the mode in a `finally:` block (try: ... finally: model.train(was_training)): it must come back "
+           "restore the flags in a `finally:` block (try: ... finally: put each module's flag back): they come back "
            "on every way out, an error included")
     expect(torch.is_grad_enabled() and not torch.is_inference_mode_enabled(),
            "the loader raised during evaluate, and autograd was left switched off for the caller",
