@@ -21,6 +21,9 @@ def conv2d_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> tu
     """(H_out, W_out) of nn.Conv2d for an input of spatial size `size`."""
     dims = zip(_hw(size), _hw(kernel_size), _hw(stride), _hw(padding), _hw(dilation))
     h, w = (math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1 for n, k, s, p, d in dims)
+    if min(h, w) <= 0:
+        raise ValueError(f"no output: a kernel of {kernel_size} (dilation {dilation}) does not fit in an input of "
+                         f"{size} padded by {padding}")
     return h, w
 
 
