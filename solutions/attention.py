@@ -117,7 +117,8 @@ class MultiHeadSelfAttention(nn.Module):
     ``F.scaled_dot_product_attention``.
 
     Raises:
-        ValueError: ``d_model`` is not divisible by ``n_heads`` (the message names both).
+        ValueError: ``n_heads`` is below 1 (0 heads, or a negative count; the message names it), or
+            ``d_model`` is not divisible by ``n_heads`` (the message names both).
 
     Pitfalls: scaling by ``sqrt(d_model)`` instead of ``sqrt(d_head)``; splitting the heads with a
     bare ``view(B, n_heads, T, d_head)`` (no transpose: tokens and features get mixed up); merging
