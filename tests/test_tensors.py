@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from kata.learn.checks import expect, expect_device, expect_dtype, expect_equal, expect_raises, fail
 
@@ -319,6 +320,51 @@ def test_move_to_does_not_mutate_the_input(impl):
     expect_dtype(out["nested"]["list"][0], torch.float64, "moved['nested']['list'][0]")
 
 
+class _ToCalls(TorchFunctionMode):
+    """Records the non_blocking of every Tensor.to call (the first bool positional argument after self is
+    non_blocking in each of its overloads)."""
+
+    def __init__(self):
+        super().__init__()
+        self.non_blocking: list[bool] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.to:
+            positional = next((a for a in args[1:] if isinstance(a, bool)), False)
+            self.non_blocking.append(bool(kwargs.get("non_blocking", positional)))
+        return func(*args, **kwargs)
+
+
+@move_to
+@pytest.mark.parametrize("given", [None, False, True], ids=["omitted", "False", "True"])
+def test_move_to_passes_non_blocking_on_to_tensor_to(impl, given):
+    batch = {"images": torch.rand(2, 3), "pair": (torch.arange(3), [torch.rand(2)])}
+    kwargs = {} if given is None else {"non_blocking": given}
+    spy = _ToCalls()
+    with spy:
+        out = impl.move_to(batch, "meta", **kwargs)
+    expect_device(out["images"], "meta", "moved['images']")
+    want = bool(given)
+    call = f"move_to(batch, 'meta'{'' if given is None else f', non_blocking={given}'})"
+    expect(spy.non_blocking, f"{call} moved the tensors without calling Tensor.to",
+           "the docstring says non_blocking is passed on to Tensor.to: move each tensor with t.to(...)")
+    expect(all(nb == want for nb in spy.non_blocking),
+           f"{call} called Tensor.to with non_blocking={spy.non_blocking}; expected {want} every time",
+           "pass non_blocking=non_blocking on to every t.to(...), and keep its default False: an asynchronous "
+           "copy back to the host may be read before it has arrived")
+
+
+@move_to
+def test_move_to_takes_its_arguments_by_their_names(impl):
+    x = torch.rand(3)
+    out = impl.move_to(obj={"x": x}, device="meta", dtype=torch.float16, non_blocking=False)
+    expect_device(out["x"], "meta", "move_to(obj=..., device='meta', dtype=..., non_blocking=False)['x']",
+                  "the contract names the parameters obj, device, dtype and non_blocking: a caller may pass each "
+                  "by its name")
+    expect_dtype(out["x"], torch.float16, "move_to(obj=..., device='meta', dtype=torch.float16)['x']")
+
+
 @move_to
 def test_move_to_handles_empty_containers_and_a_defaultdict(impl):
     out = impl.move_to({"empty_list": [], "empty_tuple": (), "empty_dict": {}}, "meta")
@@ -536,6 +582,13 @@ def test_module_nbytes_skips_absent_parameters_and_buffers(impl):
         expect(got == nbytes, f"module_nbytes({what}) should be {nbytes}, got {got}",
                "a module may register a parameter or buffer as None (no bias, no running stats): "
                "module.parameters() and module.buffers() skip those, a walk over _parameters/_buffers does not")
+
+
+@module_nbytes
+def test_module_nbytes_takes_its_arguments_by_their_names(impl):
+    got = impl.module_nbytes(module=nn.BatchNorm1d(4), include_buffers=False)
+    expect(got == 32, f"module_nbytes(module=nn.BatchNorm1d(4), include_buffers=False) should be 32, got {got}",
+           "the contract names the parameters module and include_buffers: a caller may pass each by its name")
 
 
 @module_nbytes
