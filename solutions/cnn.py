@@ -42,7 +42,8 @@ def conv2d_output_size(
 
     Raises:
         ValueError: the (padded) input is smaller than the dilated kernel, so there is no output (the
-            message names the size and the kernel).
+            message names the size and the kernel); or an argument is a sequence of other than two
+            values, such as ``(3,)`` or ``(1, 2, 3)`` (the message names it).
 
     Pitfalls: ceil instead of floor, dilation ignored, padding counted on one side only.
     """

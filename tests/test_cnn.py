@@ -248,6 +248,17 @@ def test_conv2d_output_size_error_names_the_size_and_the_kernel(impl):
                 impl.conv2d_output_size(size, kernel_size, dilation=dilation)
 
 
+@conv2d_output_size
+@pytest.mark.parametrize("argument", ["size", "kernel_size", "stride", "padding", "dilation"])
+def test_conv2d_output_size_rejects_a_sequence_that_is_not_a_pair(impl, argument):
+    valid = {"size": 12, "kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1}
+    for bad in [(valid[argument],), (valid[argument],) * 3]:
+        args = {**valid, argument: bad}
+        call = _describe_config(*args.values())
+        with expect_raises(ValueError, f"{call} ({argument} is neither an int nor an (h, w) pair)", names=repr(bad)):
+            impl.conv2d_output_size(**args)
+
+
 # ---------------------------------------------------------------- conv2d_unfold
 
 OFF_LIMITS = "conv2d is off limits in conv2d_unfold: build it from F.unfold and a matrix product"

@@ -14,7 +14,11 @@ from torch import nn
 
 
 def _hw(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+    if isinstance(value, int):
+        return value, value
+    if len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise ValueError(f"expected an int or an (h, w) pair, got {value!r}")
 
 
 def conv2d_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:

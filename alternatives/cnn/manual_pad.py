@@ -13,7 +13,10 @@ from torch import nn
 def _two(v):
     if isinstance(v, int):
         return [v, v]
-    h, w = v
+    try:
+        h, w = v
+    except ValueError:
+        raise ValueError(f"{v!r} is not an (h, w) pair") from None
     return [h, w]
 
 
