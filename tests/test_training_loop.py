@@ -353,6 +353,29 @@ def test_train_one_epoch_ignores_gradients_left_before_the_call(impl):
     )
 
 
+def count_steps(optimizer) -> list[int]:
+    steps: list[int] = []
+    optimizer.register_step_post_hook(lambda *args: steps.append(1))
+    return steps
+
+
+@train_one_epoch
+def test_train_one_epoch_of_a_single_sample_returns_its_loss(impl):
+    model, batches = make_model(), make_batches([1])
+    stale = stale_grads(model)
+    ref, losses = reference_epoch(model, batches, stale=stale)
+    suspects = train_suspects(model, batches, stale=stale)
+    set_grads(model, stale)
+    start = snapshot(model)
+    got = run_loop(impl.train_one_epoch, model, batches, nn.CrossEntropyLoss(),
+                   torch.optim.SGD(model.parameters(), lr=LR))
+    got = expect_float(got, "the returned loss")
+    expect(math.isclose(got, losses[0][0], rel_tol=RTOL, abs_tol=ATOL),
+           f"an epoch of one batch of one sample returned {got!r}; expected that sample's loss {losses[0][0]!r}",
+           "divide the summed loss by the number of samples, however few there are")
+    expect_trained_like(model, ref, start=start, suspects=suspects, what="one batch of one sample, after stale .grad")
+
+
 @train_one_epoch
 def test_train_one_epoch_works_with_a_dataloader(impl):
     model, batches = make_model(), make_batches([4, 4, 2])
@@ -513,6 +536,27 @@ def test_evaluate_accuracy_is_the_fraction_of_correct_samples(impl):
         f"the accuracy is {got!r}; expected {want} (4 of 10 samples have the target as their arg-max logit)",
         "a prediction is logits.argmax(dim=1); compare it with the targets",
     )
+
+
+@evaluate
+def test_evaluate_of_a_single_sample_gives_its_loss_and_accuracy(impl):
+    model = bn_model_with_stats()
+    batches = [(b[0][:1], b[1][:1]) for b in eval_batches(model)[:1]]
+    want_loss, want_acc = reference_eval(model, batches)
+    loss, acc = impl.evaluate(model, batches, nn.CrossEntropyLoss())
+    loss, acc = expect_float(loss, "the mean loss"), expect_float(acc, "the accuracy")
+    expect(math.isclose(loss, want_loss, rel_tol=RTOL, abs_tol=ATOL) and acc == want_acc,
+           f"one batch of one sample gave ({loss!r}, {acc!r}); expected ({want_loss!r}, {want_acc!r})",
+           "divide the sums by the number of samples, however few there are")
+
+
+@evaluate
+def test_evaluate_of_an_empty_loader_gives_zeros(impl):
+    got = impl.evaluate(make_model(), [], nn.CrossEntropyLoss())
+    expect(isinstance(got, tuple) and len(got) == 2, f"expected a tuple (mean loss, accuracy), got {got!r}")
+    loss, acc = expect_float(got[0], "the mean loss"), expect_float(got[1], "the accuracy")
+    expect((loss, acc) == (0.0, 0.0), f"an empty loader gave {got!r}; the docstring says (0.0, 0.0)",
+           "no samples: guard the divisions (0 samples would divide by zero) and return zeros")
 
 
 @evaluate
@@ -758,6 +802,45 @@ def test_train_with_accumulation_step_equals_one_big_batch(impl):
         model, ref, start=start, suspects=suspects,
         what="6 micro-batches of 3 with accum_steps=3 (should be 2 steps on batches of 9)",
     )
+
+
+@train_with_accumulation
+def test_train_with_accumulation_steps_once_per_window_over_a_long_epoch(impl):
+    model, batches = make_model(), make_batches([1] * 300)  # window ends past 256: no small-int coincidences
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    steps = count_steps(opt)
+    run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 3)
+    expect(len(steps) == 100, f"300 micro-batches with accum_steps=3 took {len(steps)} optimizer steps; expected 100",
+           "one step per window: compare window positions with ==, never with `is` (ints above 256 are distinct "
+           "objects)")
+
+
+@train_with_accumulation
+def test_train_with_accumulation_of_a_single_sample_returns_its_loss(impl):
+    model, batches = make_model(), make_batches([1])
+    ref, records = reference_accumulation(model, batches, 2)
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    got = expect_float(run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 2),
+                       "the returned loss")
+    expect(math.isclose(got, records[0][0], rel_tol=RTOL, abs_tol=ATOL),
+           f"an epoch of one micro-batch of one sample returned {got!r}; expected that sample's loss {records[0][0]!r}",
+           "divide the summed loss by the number of samples, however few there are")
+    expect_trained_like(model, ref, start=start, what="one micro-batch of one sample, accum_steps=2")
+
+
+@train_with_accumulation
+def test_train_with_accumulation_of_an_empty_loader_returns_zero_and_takes_no_step(impl):
+    model = make_model()
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    steps = count_steps(opt)
+    got = expect_float(run_loop(impl.train_with_accumulation, model, [], nn.CrossEntropyLoss(), opt, 2),
+                       "the returned loss")
+    expect(got == 0.0, f"an empty loader returned {got!r}; the docstring says 0.0",
+           "no samples: guard the division (0 samples would divide by zero) and return 0.0")
+    expect(not steps and all(torch.equal(a, b) for a, b in zip(snapshot(model), start)),
+           "an empty loader still changed the parameters", "no micro-batch, no step")
 
 
 @train_with_accumulation
