@@ -410,8 +410,8 @@ def test_sdpa_takes_non_contiguous_queries_keys_and_values(impl):
 @scaled_dot_product_attention
 @pytest.mark.parametrize("dtype", [torch.bfloat16], ids=["bfloat16"])
 def test_sdpa_half_precision_with_a_fully_masked_row(impl, dtype):
-    # float16 is left out on purpose: the contract names no dtype, and a fill of -1e9 (which float16
-    # cannot hold) is a common, otherwise correct style.
+    # float16 is left out on purpose (the docstring leaves it open): a fill of -1e9, which float16
+    # cannot hold, is a common, otherwise correct style.
     q, k, v = (_randn(2, 4, 3, seed=73), _randn(2, 5, 3, seed=74), _randn(2, 5, 2, seed=75))
     mask = _random_mask(4, 5, seed=76)
     mask[1] = False

@@ -441,7 +441,12 @@ def test_to_numpy_keeps_other_dtypes(impl):
         (torch.tensor([1.0, 2.0], dtype=torch.float64), np.float64),
         (torch.tensor([1, -2]), np.int64),
         (torch.tensor([1, 2], dtype=torch.int32), np.int32),
+        (torch.tensor([-3, 2], dtype=torch.int16), np.int16),
+        (torch.tensor([-3, 2], dtype=torch.int8), np.int8),
+        (torch.tensor([200, 2], dtype=torch.uint8), np.uint8),
         (torch.tensor([True, False]), np.bool_),
+        (torch.tensor([1 + 2j, -0.5j], dtype=torch.complex64), np.complex64),
+        (torch.tensor([1 + 2j, -0.5j], dtype=torch.complex128), np.complex128),
     ]
     for t, np_dtype in cases:
         got = impl.to_numpy(t)
