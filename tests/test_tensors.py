@@ -164,7 +164,6 @@ def test_pick_device_returns_every_available_preferred_device_itself(impl, monke
 def test_pick_device_rejects_every_unavailable_preferred_device(impl, monkeypatch, machine):
     cuda, mps, gpus = _MACHINES[machine]
     _fake_availability(monkeypatch, cuda=cuda, mps=mps, gpus=gpus)
-    monkeypatch.setattr(torch.xpu, "is_available", lambda: False)
     for preferred in _unavailable_on(machine):
         with expect_raises(ValueError, f"pick_device({preferred!r}) on a machine with {machine}", names=preferred):
             impl.pick_device(preferred)
