@@ -57,7 +57,7 @@ def move_to(obj, device, *, dtype: torch.dtype | None = None, non_blocking: bool
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A NumPy copy of ``t``'s values, whatever the tensor's state.
+    """A NumPy copy of ``t``'s values, whatever its autograd state, device, precision or layout.
 
     Args:
         t: any tensor: one that requires grad, one on a GPU, one in bfloat16 or float16.
