@@ -81,7 +81,7 @@ def evaluate(
     Returns:
         ``(mean loss per sample, accuracy)``, two Python floats: the loss weighted by batch size,
         and the fraction of samples whose arg-max logit is the target, in ``[0, 1]`` (not a
-        percentage). An empty loader gives ``(0.0, 0.0)``.
+        percentage). What an empty loader gives is left open (there is no sample to average over).
 
     The forward passes run in eval mode and without autograd (``torch.no_grad`` or
     ``torch.inference_mode``): no ``.grad`` is created, BatchNorm's running statistics are not
@@ -120,7 +120,8 @@ def train_with_accumulation(
 
     Returns:
         the mean loss per sample over the epoch (each micro-batch's undivided loss weighted by its
-        size), a Python float. An empty loader takes no step and gives 0.0.
+        size), a Python float. What an empty loader gives is left open (there is no sample to
+        average over).
 
     The gradient of each step equals the gradient of the mean of its micro-batches' (mean) losses:
     each micro-batch counts once, whatever its size, so a short last micro-batch in a full window

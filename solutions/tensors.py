@@ -24,7 +24,8 @@ def pick_device(preferred: str | None = None) -> torch.device:
         ValueError: ``preferred`` names a device that is not available here (the message names it):
             ``cuda`` without CUDA, a CUDA index at or beyond ``torch.cuda.device_count()``
             (``"cuda:2"`` on a two-GPU machine), ``mps`` without MPS, and any device type other than
-            cpu, cuda and mps (``"xpu"``, ``"meta"``, ...). ``"cpu"`` is always available.
+            cpu, cuda and mps that this machine lacks (``"xpu"``, ...). ``"cpu"`` is always available;
+            ``"meta"`` (no data, always there) is left open.
 
     Pitfall: asking for ``"cuda"`` on a machine without one should fail loudly here, not later in
     the middle of a training step.

@@ -134,7 +134,7 @@ def _unavailable_on(machine: str) -> list[str]:
         missing.append("cuda")
     if not mps:
         missing.append("mps")
-    return missing + ["xpu", "hpu", "xla", "meta"]  # device types pick_device does not offer
+    return missing + ["xpu", "hpu", "xla"]  # device types pick_device does not offer (meta is left open)
 
 
 @pick_device

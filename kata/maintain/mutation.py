@@ -219,10 +219,12 @@ def _q(s: str) -> str:
 
 def write(result: dict, old: dict | None) -> Path:
     """Write the report, keeping the kind and reason of every survivor that is still the same change."""
-    kept = {(s["id"].split("#")[0], s["before"], s["after"]): s for s in (old or {}).get("survivor", [])}
+    earlier = (old or {}).get("survivor", [])
+    by_id = {(s["id"], s["before"], s["after"]): s for s in earlier}  # the same mutant, if nothing moved
+    kept = {(s["id"].split("#")[0], s["before"], s["after"]): s for s in earlier}  # else the same change
     survivors = []
     for m in result["survivors"]:
-        prior = kept.get((m.id.split("#")[0], m.before, m.after), {})
+        prior = by_id.get((m.id, m.before, m.after)) or kept.get((m.id.split("#")[0], m.before, m.after), {})
         survivors.append({"id": m.id, "line": m.line, "before": m.before, "after": m.after,
                           "kind": prior.get("kind", ""), "reason": prior.get("reason", "")})
     report = {**result, "survivor": survivors}
