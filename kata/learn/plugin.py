@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest.reports import TestReport
 
 from kata.core import manifest, threads
-from kata.learn import checks, progress
+from kata.learn import checks, explain, progress
 from kata.learn.impl import Implementation, ImplementationError, InProcess, load_topic
 
 _IMPL_DIR = pytest.StashKey[Path]()
@@ -222,6 +223,10 @@ def pytest_runtest_call(item: pytest.Item):
     checks.set_current_exercise(ex.qualname if ex else None)
     try:
         return (yield)
+    except AssertionError as err:
+        if ex is not None and explain.teaches(ex.qualname, err):
+            err.__suppress_context__ = True  # a check failed inside an except block: the lesson, not what it caught
+        raise
     finally:
         checks.set_current_exercise(None)
 
@@ -268,13 +273,68 @@ class _CheapReports:
                           user_properties=item.user_properties)
 
 
+class _Taught(TerminalRepr):
+    """A failure that did not teach (a raw exception, a bare assert), as kata.learn.explain words it."""
+
+    def __init__(self, text: str, path: str, lineno: int):
+        self.text = text
+        self.reprcrash = ReprFileLocation(path, lineno, text.splitlines()[0])
+
+    def toterminal(self, tw) -> None:
+        for i, line in enumerate(self.text.splitlines()):
+            tw.line(line, red=i == 0, bold=i == 0)
+
+
+def _teach(item: pytest.Item, ex: manifest.Exercise, call: pytest.CallInfo, report: TestReport) -> bool:
+    """Every failure starts with its [topic.exercise] line: one that does not (an exception from the
+    learner's code or from inside torch, of any type) is named here, unless --tb=long/native asks for
+    the raw traceback. True when the failure is one line that needs no "stuck?" pointer."""
+    if not report.failed or call.excinfo is None or item.nodeid in item.config.stash[_CONDENSED]:
+        return False
+    exc = call.excinfo.value
+    if ex.name == "demo" and report.when == "call":
+        failing = _failing_before(item, ex.topic)
+        if failing:  # the demo runs on the learner's code: the exercise that fails is the lesson, not the demo
+            them = "it" if len(failing) == 1 else "them"
+            text = (f"[{ex.qualname}] the demo needs {', '.join(failing)}, which fail{'s' if len(failing) == 1 else ''}"
+                    f" on {'its' if len(failing) == 1 else 'their'} own tests: fix {them} first")
+            report.longrepr = _Taught(text, str(item.path), item.location[1] or 0)
+            report.sections = [s for s in report.sections if not s[0].startswith("Captured")]
+            return True
+    if explain.teaches(ex.qualname, exc) or item.config.option.tbstyle in ("long", "native"):
+        return False
+    text, path, lineno = explain.explain(ex.qualname, exc)
+    report.longrepr = _Taught(text + "\n  (the whole traceback: rerun with --tb=long)", path, lineno)
+    return False
+
+
+def _failing_before(item: pytest.Item, topic: str) -> list[str]:
+    """The topic's exercises (the demo aside) that failed in this run, or in the last recorded run when this
+    one did not run them (`-k demo`)."""
+    config = item.config
+    ran, failing = set(), set()
+    for other in config.stash[_ITEMS]:
+        ex = _exercise_of(other)
+        state = config.stash[_OUTCOMES].get(other.nodeid)
+        if ex is None or ex.topic != topic or ex.name == "demo" or state is None:
+            continue
+        ran.add(ex.qualname)
+        if state == "failed":
+            failing.add(ex.qualname)
+    if config.stash[_IN_PROCESS] is None:
+        failing |= {t["exercise"] for t in progress.tests_of(config.stash[_IMPL_DIR])
+                    if t["outcome"] == "failed" and t["exercise"] not in ran}
+    return [ex.qualname for ex in manifest.topic(topic).exercises if ex.qualname in failing and ex.name != "demo"]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     ex = _exercise_of(item)
     if ex is None:
         return report
-    if report.failed and ex.hints and item.nodeid not in item.config.stash[_CONDENSED]:
+    one_line = _teach(item, ex, call, report)
+    if report.failed and ex.hints and item.nodeid not in item.config.stash[_CONDENSED] and not one_line:
         report.sections.append(("kata", f"stuck? {_hint_command(item.config, ex.qualname)}"))
     outcomes = item.config.stash[_OUTCOMES]
     if report.skipped:

@@ -6,7 +6,8 @@
    the notebooks are those that exercises/ and the manifest generate (kata.maintain.notebook_build);
 4. the whole suite passes on solutions/;
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
-6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.maintain.mutants);
+6. every wrong implementation under mutants/ is rejected by its topic's tests, and every test that fails
+   on it starts with its `[topic.exercise]` line (kata.maintain.mutants);
 7. every correct implementation under alternatives/ passes them (kata.maintain.mutants --alternatives);
 8. the harness's own tests (tests_harness/) pass.
 
@@ -118,7 +119,7 @@ def step_exercises(tmp: str) -> tuple[bool, str]:
 
 
 def step_mutants() -> tuple[bool, str]:
-    return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected"
+    return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected, every failure teaching"
 
 
 def step_alternatives() -> tuple[bool, str]:

@@ -1,0 +1,81 @@
+"""Every failure teaches (issue 19): a raw exception from the learner's code or from inside torch is
+named with its call, tensors and likely cause; a demo whose exercise fails says so in one line; a
+check failing inside an except block shows the lesson, not the error it caught."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from kata.core import manifest
+from kata.maintain import mutants
+
+ROOT = manifest.ROOT
+
+
+def _pytest(*args: str) -> str:
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "KATA_NO_STATE": "1"})
+    return proc.stdout + proc.stderr
+
+
+def _solution_with(tmp_path: Path, topic: str, old: str, new: str) -> Path:
+    text = (ROOT / "solutions" / f"{topic}.py").read_text()
+    assert text.count(old) == 1, old
+    (tmp_path / f"{topic}.py").write_text(text.replace(old, new))
+    return tmp_path
+
+
+def test_an_error_inside_torch_is_named_with_its_call_tensors_and_likely_cause(tmp_path):
+    folder = _solution_with(tmp_path, "tensors", "    return t.numel() * t.element_size()",
+                            "    return (torch.ones(2, 999) @ t.reshape(-1, 1).float()).numel() * t.element_size()")
+    out = _pytest("tests/test_tensors.py", f"--impl-dir={folder}", "--kata-exercise=tensors.tensor_nbytes", "-x")
+    failure = out.split("= FAILURES =")[1].split("kata progress")[0]
+    assert "[tensors.tensor_nbytes] RuntimeError raised in your code: mat1 and mat2 shapes" in failure, failure
+    assert f"the call: {folder / 'tensors.py'}:" in failure and "(torch.ones(2, 999) @ t" in failure, failure
+    assert re.search(r"with: t \([\d, ]+\) \w+", failure), failure
+    assert "likely: two shapes that do not line up" in failure, failure
+    assert "Traceback" not in failure and "site-packages" not in failure, failure
+
+
+def test_a_bare_assert_or_exception_without_the_line_is_counted_as_untaught(tmp_path):
+    junit = tmp_path / "junit.xml"
+    junit.write_text(
+        '<testsuites><testsuite>'
+        '<testcase name="a"><failure message="AssertionError: [tensors.move_to] moved batch: wrong"/></testcase>'
+        '<testcase name="b"><failure message="IndexError: Dimension out of range"/></testcase>'
+        '<testcase name="c"><failure message="[tensors.nonexistent] made up"/></testcase>'
+        '<testcase name="d"/></testsuite></testsuites>')
+    assert [line.split(":")[0] for line in mutants.untaught(junit, "tensors")] == ["b", "c"]
+
+
+def test_a_check_failing_inside_an_except_block_shows_only_the_lesson(tmp_path):
+    mutant = ROOT / "mutants" / "autograd" / "silu_backward_missing_sigmoid_derivative.py"
+    (tmp_path / "autograd.py").write_text(mutant.read_text())
+    out = _pytest("tests/test_autograd.py", f"--impl-dir={tmp_path}", "-k", "silu_passes_gradcheck")
+    assert "[autograd.SiLU] torch.autograd.gradcheck(silu, float64 x) failed" in out, out
+    assert "During handling of the above exception" not in out and "Numerical:" not in out, out
+
+
+def test_a_demo_whose_exercise_fails_reports_one_line(tmp_path):
+    folder = _solution_with(tmp_path, "tensors", "    return t.numel() * t.element_size()", "    return t.numel()")
+    out = _pytest("tests/test_tensors.py", f"--impl-dir={folder}", "-k", "tensor_nbytes or demo")
+    demo = [block for block in out.split("\n_") if re.match(r"_* test_demo", block)]
+    assert demo, out
+    lines = [ln for ln in demo[0].split("kata progress")[0].splitlines()[1:-1] if ln.strip()]
+    assert lines == ["[tensors.demo] the demo needs tensors.tensor_nbytes, which fails on its own tests: fix it first"
+                     ], demo[0]
+
+
+def test_a_one_d_mask_on_torchs_attention_is_taught(tmp_path):
+    folder = _solution_with(
+        tmp_path, "attention",
+        "        out, _ = scaled_dot_product_attention(q, k, v, mask)  # (B, H, T, d_head), scaled by sqrt(d_head)",
+        "        out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)")
+    out = _pytest("tests/test_attention.py", f"--impl-dir={folder}", "-k", "broadcastable_mask")
+    assert "1 failed, 3 passed" in out, out
+    assert "[attention.MultiHeadSelfAttention] raised IndexError" in out and "mask (5,) bool" in out, out
+    assert "hand it mask.view(1, -1)" in out, out
