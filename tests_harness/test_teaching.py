@@ -79,3 +79,20 @@ def test_a_one_d_mask_on_torchs_attention_is_taught(tmp_path):
     assert "1 failed, 3 passed" in out, out
     assert "[attention.MultiHeadSelfAttention] raised IndexError" in out and "mask (5,) bool" in out, out
     assert "hand it mask.view(1, -1)" in out, out
+
+
+def _first_failure(out: str) -> str:
+    return out.split("= FAILURES =")[1].split("kata progress")[0]
+
+
+def test_the_bug_hunts_first_failure_shows_the_symptom_in_numbers_not_the_fix():
+    out = _pytest("tests/test_training_loop.py", "--kata-exercise=training_loop.train_one_epoch", "-x")
+    first = _first_failure(out)
+    assert re.search(r"step 2: \d+\.\d+ vs \d+\.\d+", first), first
+    out2 = _pytest("tests/test_inference.py", "--kata-exercise=inference.predict", "-x")
+    second = _first_failure(out2)
+    assert re.search(r"came back as \[.*\] and then as \[", second), second
+    for text in (first + out.split("kata progress")[1], second + out2.split("kata progress")[1]):
+        lowered = text.lower()
+        assert not any(w in lowered for w in ("zero_grad", "reset the gradients", "eval()", "model.eval")), text
+        assert "nox -s hint --" in text

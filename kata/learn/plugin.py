@@ -483,7 +483,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             tw.write_line(f"  next: {first_failing.qualname} in {where}")
         else:
             tw.write_line(f"  next: {where}{first_failing.topic}.py::{first_failing.name}")
-        if first_failing.hints:
+        if first_failing.bughunt:  # the failure shows the symptom; the cause is for the learner to find
+            tw.write_line("  hint: a bug hunt: the failure above is the symptom; the hints give the cause, one by one")
+            tw.write_line(f"  more: {_hint_command(config, first_failing.qualname)}")
+        elif first_failing.hints:
             tw.write_line(f"  hint: {first_failing.hints[0]}")
             tw.write_line(f"  more: {_hint_command(config, first_failing.qualname)}")
     else:
