@@ -96,3 +96,16 @@ def test_the_bug_hunts_first_failure_shows_the_symptom_in_numbers_not_the_fix():
         lowered = text.lower()
         assert not any(w in lowered for w in ("zero_grad", "reset the gradients", "eval()", "model.eval")), text
         assert "nox -s hint --" in text
+
+
+def _collected(*args: str) -> set[str]:
+    out = _pytest("--collect-only", "-q", *args)
+    return {ln.strip() for ln in out.splitlines() if "::" in ln}
+
+
+def test_k_with_an_exercise_name_selects_exactly_that_exercises_tests():
+    for qualname in ("language_model.lm_loss", "language_model.TinyGPT", "inference.mc_dropout_predict"):
+        topic, name = qualname.split(".")
+        exact = _collected(f"tests/test_{topic}.py", f"--kata-exercise={qualname}")
+        assert exact, qualname
+        assert _collected(f"tests/test_{topic}.py", "-k", name) == exact, qualname

@@ -80,10 +80,12 @@ def topic_names() -> list[str]:
 def find_exercise(qualname: str) -> Exercise:
     """`autograd.linear_backward` -> its Exercise; raises KeyError with the valid names."""
     topic_name, _, ex_name = qualname.partition(".")
-    if not ex_name:
-        matches = [e.qualname for t in topics() for e in t.exercises if e.name == topic_name]
+    if not ex_name:  # a bare exercise name: fine when one topic has it
+        matches = [e for t in topics() for e in t.exercises if e.name == topic_name]
+        if len(matches) == 1:
+            return matches[0]
         if matches:
-            raise KeyError(f"name the topic too: {' or '.join(matches)}")
+            raise KeyError(f"name the topic too: {' or '.join(e.qualname for e in matches)}")
     t = topic(topic_name)
     try:
         return t.exercise(ex_name)

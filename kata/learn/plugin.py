@@ -147,6 +147,13 @@ def _exercise_of(item: pytest.Item) -> manifest.Exercise | None:
         raise pytest.UsageError(f"{item.nodeid}: {err.args[0]}") from None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The exercise's name is a keyword of each of its tests: `pytest -k lm_loss` selects them (-k matches
+    substrings, so `-k batch` also takes every test whose name holds "batch"; --kata-exercise is exact)."""
+    if _topic_of(item) is not None and list(item.iter_markers("exercise")):
+        item.extra_keyword_matches.add(_exercise_of(item).name)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     order = {name: i for i, name in enumerate(manifest.topic_names())}
     first = config.getoption("--kata-first")
