@@ -109,3 +109,24 @@ def test_k_with_an_exercise_name_selects_exactly_that_exercises_tests():
         exact = _collected(f"tests/test_{topic}.py", f"--kata-exercise={qualname}")
         assert exact, qualname
         assert _collected(f"tests/test_{topic}.py", "-k", name) == exact, qualname
+
+
+def test_an_exercise_whose_tests_all_need_cuda_is_never_done_here(tmp_path):
+    import torch
+
+    from kata.learn import reset
+
+    (tmp_path / "production.py").write_text((ROOT / "solutions" / "production.py").read_text())
+    reset.reset("production.peak_memory_bytes", tmp_path)  # the untouched stub
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "tests/test_production.py",
+                           f"--impl-dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    line = next(ln for ln in proc.stdout.splitlines() if " production " in ln and "[" in ln)
+    progress = subprocess.run([sys.executable, "-m", "kata.learn.progress", f"--impl-dir={tmp_path}"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120).stdout
+    status = next(ln for ln in progress.splitlines() if "peak_memory_bytes" in ln)
+    if torch.cuda.is_available():
+        assert "not implemented yet" in status, status
+    else:
+        assert line.rstrip().endswith("not checked here (needs CUDA): peak_memory_bytes"), line
+        assert "done" not in line and "done" not in status, (line, status)
+        assert status.split(None, 1)[1] == "not checked here (needs CUDA)", status

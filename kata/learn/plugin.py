@@ -439,6 +439,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     condensed = config.stash.get(_CONDENSED, {})
     per_topic: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # passed, graded, not run
     cuda_skipped = 0
+    ran: dict[str, int] = defaultdict(int)  # qualname -> tests that ran (or would have, but for -x)
+    cuda_only: dict[str, int] = defaultdict(int)  # qualname -> tests skipped for want of CUDA
     first_failing: manifest.Exercise | None = None
     first_broken: str | None = None
     for item in items:
@@ -446,11 +448,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         if ex is None:
             continue
         state = outcomes.get(item.nodeid)
+        needs_cuda = item.get_closest_marker("cuda") is not None and not torch.cuda.is_available()
         if state == "skipped":
             cuda_skipped += item.get_closest_marker("cuda") is not None
+            cuda_only[ex.qualname] += needs_cuda
             continue
-        if state is None and item.get_closest_marker("cuda") is not None and not torch.cuda.is_available():
+        if state is None and needs_cuda:
             continue  # not run (-x stopped first) and would have been skipped anyway
+        ran[ex.qualname] += 1
         per_topic[ex.topic][1] += 1
         per_topic[ex.topic][2] += state is None
         if state == "passed":
@@ -459,6 +464,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             first_failing = ex
             if condensed.get(item.nodeid, ("",))[0] == "import":
                 first_broken = condensed[item.nodeid][1]
+    unchecked: dict[str, list[str]] = defaultdict(list)  # topic -> exercises none of whose tests can run here
+    for qualname in cuda_only:
+        if not ran[qualname]:
+            ex = manifest.find_exercise(qualname)
+            unchecked[ex.topic].append(ex.name)
     where = _where(config)
     tw = terminalreporter
     if not per_topic:
@@ -470,10 +480,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     deselected = config.stash[_DESELECTED]
     tw.write_sep("=", f"kata progress: {where}")
     for i, t in enumerate(manifest.topics(), start=1):
-        if t.name not in per_topic:
+        if t.name not in per_topic and t.name not in unchecked:
             continue
-        done, total, _ = per_topic[t.name]
-        mark = "done" if done == total else ""
+        done, total, _ = per_topic.get(t.name, (0, 0, 0))
+        mark = "done" if done == total and not unchecked[t.name] else ""
+        if unchecked[t.name]:
+            mark = f"not checked here (needs CUDA): {', '.join(unchecked[t.name])}"
         if deselected.get(t.name):
             mark += f" (a selection: {deselected[t.name]} more test(s) of this topic not selected)"
         tw.write_line(f"  {i:>2} {t.name:<15} {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
