@@ -130,3 +130,30 @@ def test_an_exercise_whose_tests_all_need_cuda_is_never_done_here(tmp_path):
         assert line.rstrip().endswith("not checked here (needs CUDA): peak_memory_bytes"), line
         assert "done" not in line and "done" not in status, (line, status)
         assert status.split(None, 1)[1] == "not checked here (needs CUDA)", status
+
+
+def _watch_once(*args: str) -> str:
+    """What a watch printed up to the end of its first run."""
+    proc = subprocess.Popen([sys.executable, "-m", "kata.learn.watch", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "KATA_NO_STATE": "1"})
+    seen = ""
+    try:
+        while "rerun finished" not in seen and proc.poll() is None:
+            seen += proc.stdout.readline()
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    return seen
+
+
+def test_the_watch_shows_one_failing_test_in_a_screen_and_takes_x_k_and_kata_exercise(tmp_path):
+    folder = tmp_path  # a wrong implementation that fails exactly one test
+    (folder / "tensors.py").write_text((ROOT / "mutants" / "tensors" / "to_numpy_zero_dim_item.py").read_text())
+    screen = _watch_once("tensors", f"--impl-dir={folder}")
+    run = screen.split("watch: running")[1]
+    assert "platform " not in run and "rootdir" not in run and "timeout" not in run, run
+    assert "1 failed" in run and len(run.splitlines()) <= 25, run
+    selected = _watch_once("tensors", f"--impl-dir={folder}", "-x", "-k", "to_numpy")
+    assert "stopping after 1 failures" in selected and "a selection:" in selected, selected
+    exact = _watch_once(f"--impl-dir={folder}", "--kata-exercise=tensors.module_nbytes")
+    assert "running tensors" in exact and "a selection:" in exact and "1 failed" not in exact, exact
