@@ -157,3 +157,34 @@ def test_the_watch_shows_one_failing_test_in_a_screen_and_takes_x_k_and_kata_exe
     assert "stopping after 1 failures" in selected and "a selection:" in selected, selected
     exact = _watch_once(f"--impl-dir={folder}", "--kata-exercise=tensors.module_nbytes")
     assert "running tensors" in exact and "a selection:" in exact and "1 failed" not in exact, exact
+
+
+def test_hint_takes_every_name_the_stub_list_prints():
+    import ast
+
+    from kata.learn import hint
+
+    for topic in manifest.topic_names():
+        tree = ast.parse((ROOT / "exercises" / f"{topic}.py").read_text())
+        raised = [n.exc.args[0].value for n in ast.walk(tree)
+                  if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)
+                  and getattr(n.exc.func, "id", "") == "NotImplementedError" and n.exc.args
+                  and isinstance(n.exc.args[0], ast.Constant)]
+        for message in raised:
+            name = message.split(":")[0]
+            assert hint.resolve(name).topic == topic, name
+    assert hint.resolve("autograd.silu").qualname == "autograd.SiLU"
+    assert hint.resolve("production.load_checkpoint").qualname == "production.save_checkpoint"
+
+
+def test_hint_again_rereads_without_revealing_more(tmp_path):
+    env = {**os.environ, "KATA_STATE_DIR": str(tmp_path)}
+
+    def hint(*args: str) -> str:
+        return subprocess.run([sys.executable, "-m", "kata.learn.hint", *args], cwd=ROOT, capture_output=True,
+                              text=True, timeout=60, env=env).stdout
+
+    assert "hint 1/" in hint("autograd.silu")
+    again = hint("autograd.SiLU", "--again")
+    assert "hint 1/" in again and "hint 2/" not in again, again
+    assert "hint 2/" in hint("autograd.SiLU")
