@@ -8,7 +8,7 @@
 4. the pretraining lesson: the held-out pages, a text the model never saw, learnt with the same small
    budget from scratch and from the pretrained weights; their held-out perplexity side by side.
 
-    python -m solutions.language_model [--quick] [--png curves.png]
+    python -m exercises.language_model [--quick] [--png curves.png]
 """
 
 from __future__ import annotations

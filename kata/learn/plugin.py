@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 from collections import defaultdict
@@ -43,7 +44,9 @@ _DESELECTED = pytest.StashKey[dict]()  # topic -> tests deselected by -k / -m
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kata", "PyTorch kata")
-    group.addoption("--solutions", action="store_true", help="grade the reference solutions/ instead of exercises/")
+    shipped = (manifest.ROOT / "solutions").is_dir()  # the student edition offers nothing it cannot run
+    group.addoption("--solutions", action="store_true",
+                    help="grade the reference solutions/ instead of exercises/" if shipped else argparse.SUPPRESS)
     group.addoption("--impl-dir", metavar="DIR", help="grade the <topic>.py files in DIR (a learner's submission)")
     group.addoption("--kata-first", metavar="TOPIC.EXERCISE", help="run this exercise's tests first")
     group.addoption("--kata-exercise", metavar="TOPIC.EXERCISE", help="run only this exercise's tests")

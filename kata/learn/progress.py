@@ -5,7 +5,7 @@ committed) at the end of every run; a run of one topic or a `-k` selection updat
 it ran. Runs made by the kata's own tools (check, mutants, grading, bench) set KATA_NO_STATE=1 and
 leave it alone.
 
-    python -m kata.learn.progress [--solutions | --impl-dir=DIR]
+    python -m kata.learn.progress [--impl-dir=DIR]
 """
 
 from __future__ import annotations
@@ -101,11 +101,12 @@ def report(impl_dir: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s progress --", description=__doc__.splitlines()[0])
-    parser.add_argument("--solutions", action="store_true", help="the reference solutions' last run")
+    if (manifest.ROOT / "solutions").is_dir():  # the student edition ships none
+        parser.add_argument("--solutions", action="store_true", help="the reference solutions' last run")
     parser.add_argument("--impl-dir", metavar="DIR", help="the last run of the files in DIR")
     args = parser.parse_args(argv)
     folder = Path(args.impl_dir).resolve() if args.impl_dir else manifest.ROOT / (
-        "solutions" if args.solutions else "exercises")
+        "solutions" if getattr(args, "solutions", False) else "exercises")
     print("\n".join(report(folder)))
     return 0
 

@@ -9,7 +9,9 @@
 6. every wrong implementation under mutants/ is rejected by its topic's tests, and every test that fails
    on it starts with its `[topic.exercise]` line (kata.maintain.mutants);
 7. every correct implementation under alternatives/ passes them (kata.maintain.mutants --alternatives);
-8. the harness's own tests (tests_harness/) pass.
+8. the harness's own tests (tests_harness/) pass;
+9. the student edition built from the last commit offers nothing it cannot run: no --solutions in its
+   `--help`s, no learner-facing text (README, exercises, demos, notebooks) that names solutions to run.
 
 Exits non-zero if any step fails; prints one line per step at the end.
 """
@@ -22,10 +24,11 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from kata.core import manifest
 from kata.learn import progress, reset
-from kata.maintain import checklist, conventions, drift, mutants, notebook_build
+from kata.maintain import checklist, conventions, drift, mutants, notebook_build, release
 
 ROOT = manifest.ROOT
 
@@ -137,6 +140,18 @@ def step_harness() -> tuple[bool, str]:
     return proc.returncode == 0, f"harness self-tests: {tail[0].strip('= ')}"
 
 
+def step_edition(tmp: str) -> tuple[bool, str]:
+    dest = os.path.join(tmp, "edition")
+    proc = subprocess.run([sys.executable, "-m", "kata.maintain.release", dest], cwd=ROOT, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        return False, f"the edition could not be built: {proc.stderr.strip()[-300:]}"
+    found = release.edition_problems(Path(dest))
+    for p in found:
+        print(f"  edition: {p}")
+    return not found, f"the student edition offers nothing it cannot run ({len(found)} problem(s))"
+
+
 def main(argv: list[str]) -> int:
     steps = {
         "lint": step_lint,
@@ -149,6 +164,7 @@ def main(argv: list[str]) -> int:
         "mutants": step_mutants,
         "alternatives": step_alternatives,
         "harness": step_harness,
+        "edition": step_edition,
     }
     chosen = argv or list(steps)
     unknown = [s for s in chosen if s not in steps]
@@ -161,7 +177,7 @@ def main(argv: list[str]) -> int:
             print(f"--- check: {name}", flush=True)
             start = time.perf_counter()
             fn = steps[name]
-            ok, summary = fn(tmp) if name in ("solutions", "exercises") else fn()
+            ok, summary = fn(tmp) if name in ("solutions", "exercises", "edition") else fn()
             results.append((name, ok, summary, time.perf_counter() - start))
     print("\ncheck summary")
     for name, ok, summary, secs in results:
