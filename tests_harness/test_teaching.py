@@ -188,3 +188,19 @@ def test_hint_again_rereads_without_revealing_more(tmp_path):
     again = hint("autograd.SiLU", "--again")
     assert "hint 1/" in again and "hint 2/" not in again, again
     assert "hint 2/" in hint("autograd.SiLU")
+
+
+def test_the_edition_offers_nothing_it_cannot_run(tmp_path):
+    from kata.maintain import release
+
+    dest = tmp_path / "edition"
+    proc = subprocess.run([sys.executable, "-m", "kata.maintain.release", str(dest)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert release.edition_problems(dest) == []
+    demo = dest / "demos" / "tensors.py"
+    demo.write_text(demo.read_text() + "\n# compare: python -m solutions.tensors\n")
+    (dest / "solutions").mkdir()  # --help offers --solutions where the folder exists
+    found = release.edition_problems(dest)
+    assert any(p.startswith("demos/tensors.py:") for p in found), found
+    assert any("pytest --help" in p for p in found), found
