@@ -204,3 +204,42 @@ def test_the_edition_offers_nothing_it_cannot_run(tmp_path):
     found = release.edition_problems(dest)
     assert any(p.startswith("demos/tensors.py:") for p in found), found
     assert any("pytest --help" in p for p in found), found
+
+
+def test_the_demos_lines_say_what_their_numbers_show():
+    from demos import language_model, training_loop
+
+    assert language_model._loop("The the the the the the") == (" the", 5)
+    assert language_model._loop("The cat sat on a mat") is None
+    greedy = language_model._sample_line("greedy (temperature 0)", "The the the the the the", "The", {"the"})
+    assert "' the'" in greedy and "5 times" in greedy, greedy
+    sampled = language_model._sample_line("temperature 0.8", "The \n\n\nzzq the", "The", {"the"})
+    assert "3 of its 4 lines are blank" in sampled and "1 of its 2 words" in sampled, sampled
+    line = training_loop._compare_line([1.5, 0.5, 0.3], [1.7, 2.1, 2.2])
+    assert "worse from epoch 1 (1.700 against 1.500)" in line and "rises from 1.700 to 2.200" in line, line
+    assert "look faster" not in line and "ahead" not in line, line
+    ahead = training_loop._compare_line([1.5, 0.5], [1.2, 2.1])
+    assert "ahead in epoch 1" in ahead and "worse from epoch 2" in ahead, ahead
+    history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 0.5}, {"epoch": 2, "train_loss": 0.5, "val_loss": 0.6}]
+    fit = training_loop._fit_line(history, history[0], 0.6)
+    assert "lowest at epoch 1" in fit and "the best weights were not put back" in fit, fit
+
+
+def test_columns_line_up_for_every_name_of_the_manifest(tmp_path):
+    for topic in ("attention", "training_loop"):
+        (tmp_path / f"{topic}.py").write_text((ROOT / "exercises" / f"{topic}.py").read_text())
+    out = _pytest("tests/test_attention.py", "tests/test_training_loop.py", "-q", f"--impl-dir={tmp_path}")
+    block = out.split("not implemented yet (")[1].split("kata progress")[0]
+    counts = {ln.split()[0]: ln.index(" test(s)") for ln in block.splitlines() if " test(s)" in ln}
+    assert "attention.sinusoidal_positional_encoding" in counts, block
+    assert len(set(counts.values())) == 1, block  # every count in one column, the longest name's too
+    env = {**os.environ, "KATA_STATE_DIR": str(tmp_path / "state")}
+    for args in (("tests/test_attention.py",), ("tests/test_training_loop.py",)):
+        subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args,
+                        f"--impl-dir={tmp_path}"], cwd=ROOT, capture_output=True, timeout=300, env=env)
+    progress = subprocess.run([sys.executable, "-m", "kata.learn.progress", f"--impl-dir={tmp_path}"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60, env=env).stdout
+    starts = {ln.split()[0]: ln.index(ln.split()[1], len(ln) - len(ln.lstrip()) + len(ln.split()[0]))
+              for ln in progress.splitlines() if ln.startswith("     ")}
+    assert {"sinusoidal_positional_encoding", "train_with_accumulation"} <= starts.keys(), progress
+    assert len(set(starts.values())) == 1, progress

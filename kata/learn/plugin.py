@@ -386,6 +386,9 @@ def _condense_failure_sections(reporter, config: pytest.Config) -> None:
     wrap("summary_errors", "error")
 
 
+_QUALNAME_WIDTH = max(len(e.qualname) for t in manifest.topics() for e in t.exercises)  # every name lines up
+
+
 def _write_condensed(reporter, config: pytest.Config) -> None:
     if config.option.tbstyle == "no":
         return
@@ -412,7 +415,7 @@ def _write_condensed(reporter, config: pytest.Config) -> None:
             raised = messages[0].split(" is not implemented yet: ", 1)[-1]
             where, _, nudge = raised.partition(": ")
             text = nudge if where == qualname else f"waits for {where}" if nudge else raised
-            reporter.write_line(f"  {qualname:<34} {len(messages):>3} test(s)  {text}"[:160])
+            reporter.write_line(f"  {qualname:<{_QUALNAME_WIDTH}} {len(messages):>3} test(s)  {text}"[:160])
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -491,7 +494,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             mark = f"not checked here (needs CUDA): {', '.join(unchecked[t.name])}"
         if deselected.get(t.name):
             mark += f" (a selection: {deselected[t.name]} more test(s) of this topic not selected)"
-        tw.write_line(f"  {i:>2} {t.name:<15} {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
+        width = max(len(name) for name in manifest.topic_names())
+        tw.write_line(f"  {i:>2} {t.name:<{width}}  {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
     if cuda_skipped:
         tw.write_line(f"  {cuda_skipped} CUDA test(s) skipped: no CUDA device here (they run where there is one).")
     not_run = sum(v[2] for v in per_topic.values())

@@ -87,13 +87,14 @@ def report(impl_dir: Path) -> list[str]:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["updated"]))
     lines = [f"kata progress of {shown}/ (last run {when}; nothing was run now)"]
     next_up = None
+    width = max(len(e.name) for t in manifest.topics() for e in t.exercises)  # the longest name lines up too
     for i, t in enumerate(manifest.topics(), start=1):
         lines.append(f"{i:>2} {t.name}")
         for ex in t.exercises:
             text = status(by_exercise.get(ex.qualname, []))
             if next_up is None and not text.startswith(("done", "not checked here")):
                 next_up = ex
-            lines.append(f"     {ex.name:<28} {text}")
+            lines.append(f"     {ex.name:<{width}}  {text}")
     if next_up is not None:
         lines.append(f"next: {shown}/{next_up.topic}.py::{next_up.name}  (pytest tests/test_{next_up.topic}.py)")
     return lines

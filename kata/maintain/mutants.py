@@ -109,6 +109,7 @@ def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]
     every test passes). Returns how many met the expectation and a line per one that did not."""
     met, problems = 0, []
     raw_total = 0
+    width = max((len(f"{t}/{p.stem}") for t, p in jobs), default=0)
     for name, rc, secs, out, raw in run_all(jobs):
         raw_total += len(raw)
         problems += [f"{name}: a failing test without its [topic.exercise] line: {line}" for line in raw]
@@ -116,7 +117,7 @@ def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]
             problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
         elif (rc == 1) == (expect == "rejected"):
             met += 1
-            print(f"  {expect:<9} {name:<45} {secs:5.1f}s  {_first_failure(out) if rc else ''}".rstrip())
+            print(f"  {expect:<9} {name:<{width}} {secs:5.1f}s  {_first_failure(out) if rc else ''}".rstrip())
         elif rc == 0:
             problems.append(f"{name}: SURVIVED - every test of its topic passed on this wrong implementation")
         else:
