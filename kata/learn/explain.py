@@ -40,6 +40,12 @@ CAUSES: tuple[tuple[str, str, str], ...] = (
     ("ValueError", r"empty parameter list",
      "no parameter requires grad: the optimizer was handed an empty list (was everything frozen, the new "
      "parts too?)"),
+    ("", r"probability tensor contains either `inf`, `nan` or element < 0",
+     "the probabilities hold NaN or inf: a fully masked row (softmax over nothing but -inf), or logits that "
+     "overflowed"),
+    ("ValueError", r"Expected more than 1 value per channel when training",
+     "BatchNorm in training mode got one value per channel (a batch of one): it cannot take a batch statistic; "
+     "is the model in eval mode, or the batch dimension squeezed away?"),
     ("", r"does not require grad and does not have a grad_fn|does not require grad",
      "the graph was cut before this point: a detach(), .data, torch.no_grad() or a tensor built anew"),
     ("", r"backward through the graph a second time|saved tensors.*freed",
@@ -50,6 +56,11 @@ CAUSES: tuple[tuple[str, str, str], ...] = (
      "tensors on different devices met in one call: move them to one device first"),
     ("", r"expected scalar type|dtype|Double but found Float|Float but found Double|expected both",
      "tensors of different dtypes met in one call: keep the input's dtype throughout"),
+    ("", r"operator.invert\) is only implemented on integer and Boolean",
+     "~ on a float tensor: a mask is bool (torch.bool), and ~ flips only bool or integer tensors"),
+    ("", r"Expected target size|Expected input batch_size|target .* size",
+     "the loss got logits and targets of shapes it cannot pair: cross_entropy wants (N, C) logits with (N,) "
+     "targets, so flatten (B, T, C) and (B, T) first"),
     ("IndexError", r"Dimension out of range",
      "a tensor has fewer dimensions than this call expects: compare the shapes above with the docstring's"),
     ("", r"size of tensor|must match the size|shapes? .* cannot be multiplied|mat1 and mat2|not broadcast|"
