@@ -39,9 +39,10 @@ MUTANTS = manifest.ROOT / "mutants"
 ALTERNATIVES = manifest.ROOT / "alternatives"
 
 
-def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple[str, int, float, str, list[str]]:
+def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple:
     """Every test of the topic on one module (not only up to the first failure: each failing test must
-    teach, see `untaught`). Returns (name, exit code, seconds, output, failing tests without their line)."""
+    teach, see `untaught`). Returns (name, exit code, seconds, output, (failing tests without their line,
+    how many tests failed))."""
     with tempfile.TemporaryDirectory(prefix=f"mutant-{path.stem}-") as tmp:
         shutil.copy(path, Path(tmp) / f"{topic}.py")
         log, junit = Path(tmp) / "log.txt", Path(tmp) / "junit.xml"
@@ -53,7 +54,9 @@ def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> t
             reply = worker.run(job)
         output = log.read_text(errors="replace") if log.is_file() else ""
         raw = untaught(junit, topic) if junit.is_file() else []
-        return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output, raw
+        failing = sum(1 for case in ET.parse(junit).getroot().iter("testcase")
+                      if any(c.tag in ("failure", "error") for c in case)) if junit.is_file() else 0
+        return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output, (raw, failing)
 
 
 def untaught(junit: Path, topic: str) -> list[str]:
@@ -108,10 +111,10 @@ def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]
     """Run the jobs; `expect` "rejected" (a mutant: some test fails) or "accepted" (an alternative:
     every test passes). Returns how many met the expectation and a line per one that did not."""
     met, problems = 0, []
-    raw_total = 0
+    raw_total = failing_total = 0
     width = max((len(f"{t}/{p.stem}") for t, p in jobs), default=0)
-    for name, rc, secs, out, raw in run_all(jobs):
-        raw_total += len(raw)
+    for name, rc, secs, out, (raw, failing) in run_all(jobs):
+        raw_total, failing_total = raw_total + len(raw), failing_total + failing
         problems += [f"{name}: a failing test without its [topic.exercise] line: {line}" for line in raw]
         if rc not in (0, 1):
             problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
@@ -123,7 +126,8 @@ def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]
         else:
             problems.append(f"{name}: REJECTED, yet it is a correct implementation: {_first_failure(out)}")
     if expect == "rejected":
-        print(f"  {raw_total} failing test(s) over {len(jobs)} module(s) without their [topic.exercise] line")
+        print(f"  {raw_total} of {failing_total} failing test(s) over {len(jobs)} module(s) without their "
+              "[topic.exercise] line")
     return met, problems
 
 
