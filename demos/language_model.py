@@ -80,7 +80,7 @@ def _words(text: str, known: set[str]) -> tuple[int, int]:
     return sum(w in known for w in words), len(words)
 
 
-def _sample_line(name: str, text: str, prompt: str, known: set[str]) -> str:
+def _sample_line(name: str, text: str, prompt: str, known: set[str], blank_share: float = 0.0) -> str:
     """One line after a sample: what it shows, in its own numbers."""
     new = text[len(prompt):]
     real, total = _words(new, known)
@@ -94,8 +94,9 @@ def _sample_line(name: str, text: str, prompt: str, known: set[str]) -> str:
                     f"it loops: the end repeats it {loop[1]} times")
         return f"  -> greedy takes the likeliest character every time: no loop in {len(new)} characters; {words}"
     if name.startswith("temperature"):
+        pages = f" (in the help pages {blank_share:.0%} of the lines are)" if blank_share else ""
         return (f"  -> sampling draws each character by its probability, newlines and rare ones too: {blank} of "
-                f"its {len(lines)} lines are blank, and {words}")
+                f"its {len(lines)} lines are blank{pages}, and {words}")
     return (f"  -> top-k draws only among the {name.split('=')[-1]} likeliest characters, cutting the rare ones "
             f"that make non-words: {words}")
 
@@ -182,12 +183,14 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
 
     # 3. generation
     known = set(re.findall(r"[A-Za-z]{2,}", pretrain_text))
+    page_lines = pretrain_text.split("\n")
+    blank_share = sum(not ln.strip() for ln in page_lines) / len(page_lines)
     samples = {}
     for name, kwargs in [("greedy (temperature 0)", {"temperature": 0.0}), ("temperature 0.8", {"temperature": 0.8}),
                          ("top_k=5", {"temperature": 1.0, "top_k": 5})]:
         samples[name] = _sample(m, tok, model, PROMPT, n_sample, device, **kwargs)
         print(f"\n{name}:\n  " + samples[name].replace("\n", "\n  "))
-        print(_sample_line(name, samples[name], PROMPT, known))
+        print(_sample_line(name, samples[name], PROMPT, known, blank_share))
     pitfall = _copy_pitfall(m, tok, cfg, train_data, device, steps=max(10, pre_steps // 5), batch_size=batch,
                             n_sample=n_sample, real_loss=losses[-1])
 
