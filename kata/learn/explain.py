@@ -204,12 +204,16 @@ def explain(qualname: str, exc: BaseException) -> tuple[str, str, int]:
             call = mine[-1]
             break
     who = {"yours": "your code", "demo": "the demo", "test": "the test"}.get(call[2], "") if call else ""
-    if call is not None and call is frames[-1]:
+    if not frames:
+        where = "raised"
+    elif call is None:
+        where = "raised inside " + ("torch" if raised_in == "torch" else "a library")
+    elif call is frames[-1]:
         where = f"raised in {who}" if who != "the test" else "raised in the test, on what your code returned"
     elif raised_in == "torch":
         where = f"inside torch, in a call {who} made" + (" with what your code returned" if who == "the test" else "")
     else:
-        where = f"inside {raised_in if raised_in != 'yours' else 'a library'}, in a call {who} made"
+        where = f"inside a library, in a call {who} made"
     lines = [f"[{qualname}] {name} {where}: {first}".rstrip(": ")]
     lines += [f"    {ln}" for ln in message[1:4] if ln.strip()]
     path, lineno = "", 0

@@ -313,7 +313,10 @@ def _teach(item: pytest.Item, ex: manifest.Exercise, call: pytest.CallInfo, repo
             return True
     if explain.teaches(ex.qualname, exc) or item.config.option.tbstyle in ("long", "native"):
         return False
-    text, path, lineno = explain.explain(ex.qualname, exc)
+    try:
+        text, path, lineno = explain.explain(ex.qualname, exc)
+    except Exception:  # noqa: BLE001 - never let the wording of a failure break the run: keep pytest's own
+        return False
     report.longrepr = _Taught(text + "\n  (the whole traceback: rerun with --tb=long)", path, lineno)
     return False
 
