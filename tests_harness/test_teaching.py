@@ -243,3 +243,14 @@ def test_columns_line_up_for_every_name_of_the_manifest(tmp_path):
               for ln in progress.splitlines() if ln.startswith("     ")}
     assert {"sinusoidal_positional_encoding", "train_with_accumulation"} <= starts.keys(), progress
     assert len(set(starts.values())) == 1, progress
+
+
+def test_an_exercises_own_cause_comes_before_the_general_one(tmp_path):
+    folder = _solution_with(tmp_path, "language_model",
+                            "    return F.cross_entropy(flat_logits, flat_targets, ignore_index=ignore_index)",
+                            "    return F.cross_entropy(logits, targets, ignore_index=ignore_index)")
+    out = _pytest("tests/test_language_model.py", f"--impl-dir={folder}", "--kata-exercise=language_model.lm_loss",
+                  "-x")
+    failure = _first_failure(out)
+    assert "[language_model.lm_loss] RuntimeError inside torch, in a call your code made" in failure, failure
+    assert "likely: cross_entropy takes (N, V) logits with (N,) targets" in failure, failure

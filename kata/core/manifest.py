@@ -20,6 +20,7 @@ class Exercise:
     name: str
     hints: tuple[str, ...]
     bughunt: bool = False
+    causes: tuple[tuple[str, str], ...] = ()  # (regex on an error's message, its likely cause here)
 
     @property
     def qualname(self) -> str:
@@ -50,7 +51,8 @@ def topics() -> tuple[Topic, ...]:
     out = []
     for name, t in raw.items():
         exercises = tuple(
-            Exercise(name, ex_name, tuple(ex.get("hints", ())), bool(ex.get("bughunt", False)))
+            Exercise(name, ex_name, tuple(ex.get("hints", ())), bool(ex.get("bughunt", False)),
+                     tuple(ex.get("causes", {}).items()))
             for ex_name, ex in t.get("exercises", {}).items()
         )
         out.append(

@@ -11,7 +11,7 @@ bare `assert`) reaches the learner through the plugin's report hook, which asks 
 
 The call is the deepest frame of the learner's own code (else of a demo, else of the test), the
 tensors are those of that frame named on its line, and the likely cause comes from the exception's
-type and message (`CAUSES`).
+type and message: the exercise's own `causes` in kata/curriculum.toml first, then `CAUSES`.
 """
 
 from __future__ import annotations
@@ -143,8 +143,12 @@ def _tensors_on_line(frame, line: str, limit: int = 6) -> list[str]:
     return found
 
 
-def likely_cause(exc: BaseException) -> str:
+def likely_cause(exc: BaseException, exercise: manifest.Exercise | None = None) -> str:
+    """The exercise's own word for this error (its `causes` in kata/curriculum.toml), else the general one."""
     text = f"{type(exc).__name__}: {exc}"
+    for pattern, cause in exercise.causes if exercise is not None else ():
+        if re.search(pattern, text):
+            return cause
     for type_name, pattern, cause in CAUSES:
         if type_name and not any(c.__name__ == type_name for c in type(exc).__mro__):
             continue
@@ -225,7 +229,11 @@ def explain(qualname: str, exc: BaseException) -> tuple[str, str, int]:
         tensors = _tensors_on_line(frame, source)
         if tensors:
             lines.append(f"  with: {', '.join(tensors)}")
-    cause = likely_cause(exc)
+    try:
+        exercise = manifest.find_exercise(qualname)
+    except KeyError:
+        exercise = None
+    cause = likely_cause(exc, exercise)
     if cause:
         lines.append(f"  likely: {cause}")
     return "\n".join(lines), path, lineno
