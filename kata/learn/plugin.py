@@ -61,7 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     only = config.getoption("--kata-exercise", None)
     if only:
         try:
-            manifest.find_exercise(only)
+            config.option.kata_exercise = manifest.find_exercise(only).qualname  # a bare name one topic has works
         except KeyError as err:
             raise pytest.UsageError(f"--kata-exercise={only}: {err.args[0]}") from None
     threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/core/threads.py)
