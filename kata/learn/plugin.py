@@ -12,8 +12,14 @@
 - A stub's NotImplementedError and a file that does not import are cheap to report and shown
   once (one line per unsolved exercise, one block per broken file); every such test still counts
   as failed.
-- After the run: progress per topic, skipped CUDA tests, the next exercise with its first hint,
-  and the outcomes saved for `nox -s progress` (kata/learn/progress.py).
+- Every failure starts with its `[topic.exercise]` line: an exception from the learner's code or from
+  inside torch (any type) is worded by kata/learn/explain.py (the call, its tensors, the likely cause;
+  `--tb=long` keeps the raw traceback); a demo test whose topic has a failing exercise is one line.
+- An exercise's name is a keyword of its tests (`pytest -k lm_loss`).
+- After the run: progress per topic, skipped CUDA tests, the exercises none of whose tests can run here
+  ("not checked here (needs CUDA)", never done), the next exercise with its first hint (a bug hunt's
+  summary shows no hint: its failure is the symptom), and the outcomes saved for `nox -s progress`
+  (kata/learn/progress.py).
 """
 
 from __future__ import annotations
