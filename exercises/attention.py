@@ -94,7 +94,9 @@ class MultiHeadSelfAttention(nn.Module):
 
     ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` is bool (True = may
     attend), ``(T, T)`` or broadcastable to ``(B, n_heads, T, T)`` (so a 3-D mask is
-    ``(n_heads, T, T)``). ``x`` may be a non-contiguous view; it is left unchanged.
+    ``(n_heads, T, T)``, and a 1-D ``(T,)`` mask says which keys every query may attend).
+    ``F.scaled_dot_product_attention`` refuses a 1-D mask: hand it a ``(1, T)`` view of one.
+    ``x`` may be a non-contiguous view; it is left unchanged.
 
     Written from its parts: it does not wrap ``nn.MultiheadAttention`` (the tests refuse it while
     this runs); the attention itself may be your ``scaled_dot_product_attention`` or

@@ -27,6 +27,7 @@ from kata.learn.checks import (
     expect_shape,
     expect_tensor,
     fail,
+    raised,
 )
 from kata.learn.data import digits
 
@@ -315,16 +316,35 @@ def _unfold_conv(impl, *args, hint=None, **kwargs):
     except NotImplementedError:
         raise
     except Exception as err:  # reported below, outside the handler, so the message stands alone
-        error = f"{type(err).__name__}: {err}"
+        error = raised(err)
     if calls:
         fail(f"{OFF_LIMITS}; it called {calls[0]}" + ("" if error else " (and caught the error)"),
              "F.unfold gives the patches as columns; one matrix product with the flattened filters does every "
              "dot product at once")
     if error:
+        if _runs_without_bias(impl, args, kwargs):
+            hint = ("it runs without bias and fails with one: bias[c] is added to every position of output "
+                    "channel c, so shape it (1, C_out, 1) for the (N, C_out, L) product or (1, C_out, 1, 1) for "
+                    "the image")
         fail(f"conv2d_unfold raised {error}",
              hint or "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the "
              "flattened filters are weight.reshape(C_out, -1)")
     return out
+
+
+def _runs_without_bias(impl, args, kwargs) -> bool:
+    """A bias was given, and the same call with bias=None raises nothing: the bias is what fails."""
+    if (args[2] if len(args) > 2 else kwargs.get("bias")) is None:
+        return False
+    args, kwargs = (*args[:2], None, *args[3:]) if len(args) > 2 else args, {**kwargs, "bias": None}
+    if len(args) > 2:
+        kwargs.pop("bias")
+    try:
+        with _no_convolution([]):
+            impl.conv2d_unfold(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - it fails without the bias too: not the bias's fault
+        return False
+    return True
 
 
 def _conv_inputs(n, c_in, c_out, hw, khw, *, bias=False, dtype=torch.float64, seed=0):

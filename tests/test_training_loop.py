@@ -29,9 +29,9 @@ demo = pytest.mark.exercise("demo")
 N_IN, N_CLASSES, LR = 4, 3, 0.5
 RTOL, ATOL = 1e-9, 1e-12  # float64, same operations as the reference: agreement is near bit-exact
 
-STALE_HINT = (
-    "loss.backward() adds into .grad, it never overwrites it: reset the gradients before every "
-    "backward(), starting with the first batch"
+STALE_HINT = (  # the symptom's question; the cause and the fix are the bug hunt's hints, one at a time
+    "what does .grad hold at the moment optimizer.step() reads it? (this is a bug hunt: "
+    "nox -s hint -- training_loop.train_one_epoch gives the cause, one hint at a time)"
 )
 
 
@@ -211,7 +211,7 @@ def train_suspects(model, batches, *, train_mode=True, stale=None):
         (
             reference_epoch(model, batches, variant="no_reset", train_mode=train_mode, stale=stale)[0],
             "the parameters moved as if the gradients of the previous steps were still there: step k "
-            "followed the sum of the gradients of batches 1..k. Is the optimizer's gradient reset in the right place?",
+            "followed the sum of the gradients of batches 1..k",
             STALE_HINT,
         ),
     ]
@@ -242,6 +242,26 @@ def run_loop(fn, *args, **kwargs):
 # ---------------------------------------------------------------- train_one_epoch
 
 
+def followed_gradients(model, batches, opt) -> list[tuple[float, float]]:
+    """Records, at each optimizer.step(), the norm of the gradient step() follows (.grad) and that of the
+    current batch's own loss at the same parameters: the symptom a bug hunt shows, in numbers."""
+    seen: list[tuple[float, float]] = []
+
+    def before_step(*_):
+        k = len(seen)
+        if k >= len(batches) or any(p.grad is None for p in model.parameters()):
+            seen.append((float("nan"), float("nan")))
+            return
+        x, y = batches[k]
+        with torch.enable_grad():
+            own = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), list(model.parameters()))
+        followed = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+        seen.append((followed, torch.cat([g.flatten() for g in own]).norm().item()))
+
+    opt.register_step_pre_hook(before_step)
+    return seen
+
+
 @train_one_epoch
 def test_train_one_epoch_steps_on_each_batch_gradient_alone(impl):
     model, batches = make_model(), make_batches([4, 4, 4])
@@ -249,7 +269,13 @@ def test_train_one_epoch_steps_on_each_batch_gradient_alone(impl):
     suspects = train_suspects(model, batches)
     start = snapshot(model)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
+    seen = followed_gradients(model, batches, opt)
     run_loop(impl.train_one_epoch, model, batches, nn.CrossEntropyLoss(), opt)
+    grown = [(a, b) for a, b in seen if not math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)]
+    if not all_close(snapshot(model), snapshot(ref)) and len(seen) == len(batches) and grown:
+        steps = ", ".join(f"step {k}: {a:.4f} vs {b:.4f}" for k, (a, b) in enumerate(seen, start=1))
+        fail(f"after one epoch of 3 batches the parameters are not those of one SGD step per batch: the norm of "
+             f"the gradient optimizer.step() followed vs that of the step's own batch, {steps}", STALE_HINT)
     expect_trained_like(model, ref, start=start, suspects=suspects, what="after one epoch of 3 batches")
 
 
@@ -339,9 +365,8 @@ def test_train_one_epoch_ignores_gradients_left_before_the_call(impl):
         (
             reference_epoch(model, batches, stale=stale, variant="no_reset")[0],
             "the gradients left on the parameters before the call leaked into the first step: the "
-            "parameters moved as if gradients from a previous step were still there. Is the optimizer's "
-            "gradient reset in the right place?",
-            STALE_HINT + " (resetting only after step() is too late for the first batch)",
+            "parameters moved as if gradients from a previous step were still there",
+            STALE_HINT,
         )
     ]
     set_grads(model, stale)

@@ -5,8 +5,10 @@ nothing that gives the answers away: no solutions/, mutants/ or alternatives/, n
 harness tests or CI. It is built from the committed tree (`git archive HEAD`), never from the
 working tree, so an instructor who tried the exercises cannot ship their answers by accident;
 uncommitted changes are named and left out. The README's blocks between `<!-- repo-only -->` and
-`<!-- /repo-only -->` are dropped; in the edition, nox lists only the sessions that run there, and
-`pytest --solutions` explains that solutions are not shipped.
+`<!-- /repo-only -->` are dropped; in the edition, nox lists only the sessions that run there, no
+`--help` offers --solutions (a `pytest --solutions` typed anyway explains that solutions are not
+shipped), and no learner-facing text names solutions as something to run (`edition_problems`,
+a step of `nox -s check`).
 
 Two editions: the class edition (the default) ships no solution at all. `--self-paced` also packs
 the reference solutions into kata/learn/reference.pack (not a browsable solutions/ folder), keeps
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import re
 import subprocess
 import sys
@@ -54,6 +57,35 @@ def uncommitted() -> list[str]:
     """Shipped paths whose working-tree state differs from HEAD (left out of the edition)."""
     lines = _git("status", "--porcelain", "--untracked-files=all").decode().splitlines()
     return [ln[3:] for ln in lines if shipped(ln[3:])]
+
+
+# what would tell a learner to run something the edition does not ship
+TOLD_TO_RUN_SOLUTIONS = re.compile(r"python -m solutions\b|--solutions\b|nox -s solutions\b|\bsolutions/|"
+                                   r"from solutions\b|import solutions\b")
+LEARNER_TEXTS = ("README.md", "exercises/*.py", "demos/*.py", "notebooks/*.ipynb")  # noxfile.py: by `nox -l`
+HELP_COMMANDS = (("pytest", "--help"), ("kata.learn.watch", "--help"), ("kata.learn.progress", "--help"),
+                 ("kata.learn.hint", "--help"), ("nox", "-l"))
+
+
+def edition_problems(dest: Path) -> list[str]:
+    """What a built edition offers that it cannot run: a learner-facing text that names solutions as
+    something to run or import, or a `--help` (pytest's, the watch's, progress', hint's, nox's list)
+    that offers --solutions."""
+    out = []
+    for pattern in LEARNER_TEXTS:
+        for path in sorted(dest.glob(pattern)):
+            for i, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+                if TOLD_TO_RUN_SOLUTIONS.search(line):
+                    out.append(f"{path.relative_to(dest)}:{i}: {line.strip()[:120]}")
+    for command in HELP_COMMANDS:
+        proc = subprocess.run([sys.executable, "-m", *command], cwd=dest, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "KATA_NO_STATE": "1"})
+        text = proc.stdout + proc.stderr
+        if proc.returncode != 0:
+            out.append(f"`{' '.join(command)}` in the edition exited {proc.returncode}: {text[-300:]}")
+        elif TOLD_TO_RUN_SOLUTIONS.search(text) or re.search(r"^\s*[-*] solutions\b", text, re.M):
+            out.append(f"`{' '.join(command)}` in the edition offers solutions")
+    return out
 
 
 def main(argv: list[str]) -> int:
