@@ -698,6 +698,70 @@ def test_groups_no_weight_decay_on_norms_of_every_dimension(impl):
                "(InstanceNorm1d/2d/3d), besides nn.LayerNorm and nn.GroupNorm")
 
 
+class _OneLayer(nn.Module):
+    """A backbone of one layer `layer` (after a bias-free projection) and a head `fc`."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.proj = nn.Linear(4, 4, bias=False)
+        self.layer = layer
+        self.fc = nn.Linear(4, 2)
+
+
+NORM_KINDS = {  # every normalisation layer the docstring names, with 4 channels
+    "BatchNorm1d": lambda: nn.BatchNorm1d(4),
+    "BatchNorm2d": lambda: nn.BatchNorm2d(4),
+    "BatchNorm3d": lambda: nn.BatchNorm3d(4),
+    "LayerNorm": lambda: nn.LayerNorm(4),
+    "GroupNorm": lambda: nn.GroupNorm(2, 4),
+    "InstanceNorm1d": lambda: nn.InstanceNorm1d(4, affine=True),
+    "InstanceNorm2d": lambda: nn.InstanceNorm2d(4, affine=True),
+    "InstanceNorm3d": lambda: nn.InstanceNorm3d(4, affine=True),
+    "RMSNorm": lambda: nn.RMSNorm(4),
+}
+
+
+@trainable_param_groups
+@pytest.mark.parametrize("kind", list(NORM_KINDS))
+def test_groups_no_weight_decay_on_each_kind_of_norm(impl, kind):
+    model = _OneLayer(NORM_KINDS[kind]())
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in {"proj.weight", "fc.weight"} else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want} (layer is an nn.{kind}), got {wd}",
+               "no weight decay on any parameter of a normalisation layer, whatever its kind: recognise them by "
+               "type (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.LayerNorm, "
+               "nn.GroupNorm, nn.RMSNorm)")
+
+
+BIASED_LAYERS = {  # layer -> the own names of its parameters that are not biases (they decay)
+    "MultiheadAttention": (lambda: nn.MultiheadAttention(4, 2, add_bias_kv=True),
+                           {"in_proj_weight", "out_proj.weight"}),
+    "LSTM": (lambda: nn.LSTM(4, 4), {"weight_ih_l0", "weight_hh_l0"}),
+    "GRU": (lambda: nn.GRU(4, 4, bidirectional=True),
+            {"weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse"}),
+    "Conv1d": (lambda: nn.Conv1d(4, 4, 3), {"weight"}),
+    "Bilinear": (lambda: nn.Bilinear(4, 4, 4), {"weight"}),
+}
+
+
+@trainable_param_groups
+@pytest.mark.parametrize("kind", list(BIASED_LAYERS))
+def test_groups_no_weight_decay_on_biases_of_every_name(impl, kind):
+    make, weights = BIASED_LAYERS[kind]
+    model = _OneLayer(make())
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    decayed = {"proj.weight", "fc.weight", *(f"layer.{name}" for name in weights)}
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in decayed else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want} (layer is an nn.{kind}), got {wd}",
+               "a bias is any parameter whose own name contains 'bias': in_proj_bias, bias_k and bias_v of "
+               "nn.MultiheadAttention and bias_ih_l0 of an LSTM are biases too, not only parameters named exactly "
+               "'bias'")
+
+
 @trainable_param_groups
 def test_groups_default_weight_decay_is_zero(impl):
     groups = impl.trainable_param_groups(SmallNet(), 0.1, 0.01)
@@ -848,6 +912,56 @@ def test_set_train_mode_resnet18_linear_probe_statistics_stay(impl, resnet):
     impl.set_train_mode(resnet)
     resnet(torch.randn(2, 3, 32, 32)).sum().backward()
     _expect_stats_kept(resnet, before, before, "a resnet18 linear probe, one training forward")
+
+
+class _BNNet(nn.Module):
+    """A BatchNorm of the given dimension (1, 2 or 3) on 4 channels, then a head `fc`."""
+
+    def __init__(self, dim, affine=True):
+        super().__init__()
+        self.bn = getattr(nn, f"BatchNorm{dim}d")(4, affine=affine)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.bn(x)
+        return self.fc(h.flatten(2).mean(dim=2) if h.dim() > 2 else h)
+
+
+BN_CASES = {  # how the BatchNorm is set up -> whether set_train_mode leaves it in train mode
+    "all_frozen": False,
+    "one_trainable": True,
+    "all_trainable": True,
+    "affine_false": True,
+}
+
+
+@set_train_mode
+@pytest.mark.parametrize("dim", [1, 2, 3], ids=["1d", "2d", "3d"])
+@pytest.mark.parametrize("case", list(BN_CASES))
+def test_set_train_mode_batchnorm_mode_and_statistics(impl, case, dim):
+    model = _BNNet(dim, affine=case != "affine_false")
+    if case in ("all_frozen", "one_trainable"):
+        for p in model.bn.parameters():
+            p.requires_grad_(False)
+    if case == "one_trainable":
+        model.bn.bias.requires_grad_(True)
+    model.eval()
+    before = model.bn.running_mean.clone()
+    impl.set_train_mode(model)
+    want_train = BN_CASES[case]
+    setup = {"all_frozen": "whose weight and bias are frozen", "one_trainable": "with a trainable bias",
+             "all_trainable": "with trainable parameters", "affine_false": "without parameters (affine=False)"}[case]
+    expect(model.bn.training == want_train,
+           f"a BatchNorm{dim}d {setup} should be in {'train' if want_train else 'eval'} mode after set_train_mode, "
+           f"it is in {'train' if model.bn.training else 'eval'} mode",
+           "only a BatchNorm that has parameters, every one of them frozen, goes back to eval mode; one with no "
+           "parameters at all has nothing frozen and trains its running statistics like any trainable layer")
+    expect(model.fc.training, "the head should be in train mode after set_train_mode")
+    model(torch.randn(8, 4, *[2] * (dim if dim > 1 else 0)) * 3 + 1)  # (N, C), (N, C, H, W) or (N, C, D, H, W)
+    moved = not torch.equal(model.bn.running_mean, before)
+    expect(moved == want_train,
+           f"a training forward after set_train_mode {'did not update' if want_train else 'changed'} the running_mean "
+           f"of a BatchNorm{dim}d {setup}")
 
 
 # ---------------------------------------------------------------- choose_strategy

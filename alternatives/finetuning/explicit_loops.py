@@ -8,7 +8,7 @@ from torch import nn
 _NORM_TYPES = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-    nn.LayerNorm, nn.GroupNorm,
+    nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
 )
 
 
@@ -69,7 +69,7 @@ def trainable_param_groups(model: nn.Module, head_lr: float, backbone_lr: float,
             if id(p) in seen or not p.requires_grad:
                 continue
             seen.add(id(p))
-            plain = name == "bias" or isinstance(module, _NORM_TYPES)
+            plain = "bias" in name or isinstance(module, _NORM_TYPES)
             if id(p) in head_ids:
                 (head_plain if plain else head_decay).append(p)
             else:

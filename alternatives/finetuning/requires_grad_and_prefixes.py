@@ -52,7 +52,7 @@ def trainable_param_groups(model: nn.Module, head_lr: float, backbone_lr: float,
         if not p.requires_grad:
             continue
         owner, _, leaf = name.rpartition(".")
-        exempt = leaf == "bias" or isinstance(modules[owner], _NORMS)
+        exempt = "bias" in leaf or isinstance(modules[owner], _NORMS)
         key = (head_lr if id(p) in head else backbone_lr, 0.0 if exempt else weight_decay)
         buckets.setdefault(key, []).append(p)
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in buckets.items()]
