@@ -996,6 +996,42 @@ def test_choose_strategy_returns_only_the_four_strategies(impl):
                        f"not one of {sorted(ALLOWED)}")
 
 
+TABLE_ROWS = [  # (n_labeled, similar_domain, model_params, strategy): both edges of every row of the docstring's table
+    (0, True, 1_000_000_000, "lora"),
+    (10_000_000, False, 70_000_000_000, "lora"),
+    (0, True, 999_999_999, "linear_probe"),
+    (999, True, 1, "linear_probe"),
+    (0, False, 1, "partial"),
+    (999, False, 999_999_999, "partial"),
+    (1_000, True, 11_000_000, "partial"),
+    (99_999, True, 999_999_999, "partial"),
+    (1_000, False, 11_000_000, "full"),
+    (99_999, False, 1, "full"),
+    (100_000, True, 999_999_999, "full"),
+    (100_000, False, 11_000_000, "full"),
+]
+
+
+@choose_strategy
+@pytest.mark.parametrize(("n_labeled", "similar_domain", "model_params", "want"), TABLE_ROWS,
+                         ids=[f"{n}-{'similar' if s else 'different'}-{m}-{w}" for n, s, m, w in TABLE_ROWS])
+def test_choose_strategy_follows_every_row_of_the_table(impl, n_labeled, similar_domain, model_params, want):
+    got = impl.choose_strategy(n_labeled, similar_domain, model_params)
+    expect(got == want, f"choose_strategy({n_labeled:_}, {similar_domain}, {model_params:_}) should be {want!r} by "
+           f"the docstring's table, got {got!r}",
+           "first row that applies wins: model_params >= 1_000_000_000 is 'lora'; then n_labeled < 1_000, "
+           "1_000 .. 99_999 and >= 100_000 are three bands, the first two split by similar_domain")
+
+
+@choose_strategy
+@pytest.mark.parametrize(("n_labeled", "model_params", "bad"),
+                         [(-1, 11_000_000, "n_labeled"), (10, 0, "model_params"), (10, -5, "model_params")],
+                         ids=["n_labeled_negative", "model_params_zero", "model_params_negative"])
+def test_choose_strategy_rejects_impossible_counts(impl, n_labeled, model_params, bad):
+    with expect_raises(ValueError, f"choose_strategy({n_labeled}, True, {model_params})", names=bad):
+        impl.choose_strategy(n_labeled, True, model_params)
+
+
 # ---------------------------------------------------------------- demo
 
 

@@ -95,11 +95,17 @@ def set_train_mode(model: nn.Module) -> nn.Module:
 
 
 def choose_strategy(n_labeled: int, similar_domain: bool, model_params: int) -> str:
-    big = model_params > 2_000_000_000
-    if big:
-        return "lora"
-    if n_labeled <= 500:
-        return "linear_probe" if similar_domain else "partial"
-    if n_labeled < 50_000:
-        return "partial"
+    if n_labeled < 0 or model_params < 1:
+        bad = "n_labeled" if n_labeled < 0 else "model_params"
+        raise ValueError(f"{bad} cannot be {n_labeled if n_labeled < 0 else model_params}")
+    # the table's rows as (is it this row?, strategy), walked in order
+    rows = [
+        (model_params >= 10**9, "lora"),
+        (n_labeled < 10**3 and similar_domain, "linear_probe"),
+        (n_labeled < 10**3, "partial"),
+        (n_labeled < 10**5 and similar_domain, "partial"),
+    ]
+    for applies, strategy in rows:
+        if applies:
+            return strategy
     return "full"
