@@ -58,6 +58,11 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     Returns:
         ``{"epoch": int, "step": int, "extra": ...}`` as saved.
 
+    Raises:
+        RuntimeError: the saved weights do not fit ``model``: a key of the model missing from the
+            checkpoint, or a saved key the model does not have (what ``load_state_dict`` raises
+            when strict). A checkpoint of another architecture is never half-loaded in silence.
+
     Reads with ``torch.load``'s default ``weights_only=True``: no arbitrary code runs on load.
     Resuming at an epoch boundary then reproduces the uninterrupted run bit for bit: the same
     shuffle order of a ``DataLoader(shuffle=True)``, the same dropout masks, the same Adam steps.

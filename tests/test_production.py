@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata.learn.checks import expect, expect_close, expect_dtype, expect_equal, fail
+from kata.learn.checks import expect, expect_close, expect_dtype, expect_equal, expect_raises, fail
 
 save_checkpoint = pytest.mark.exercise("save_checkpoint")
 amp_train_step = pytest.mark.exercise("amp_train_step")
@@ -177,6 +177,26 @@ def test_load_checkpoint_without_optimizer_restores_the_model(impl, tmp_path):
     expect(info["epoch"] == 2, f"expected epoch 2, got {info['epoch']!r}")
     _expect_same_params(fresh, model, "load_checkpoint(path, model) without an optimizer",
                         "optimizer=None means: restore the model only")
+
+
+MISFITS = {  # a model the checkpoint of _setup's Linear(4, 16) -> ReLU -> Dropout -> Linear(16, 3) does not fit
+    "model_has_a_key_more": lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.0), nn.Linear(16, 3),
+                                                  nn.Linear(3, 3)),
+    "checkpoint_has_a_layer_more": lambda: nn.Sequential(nn.Linear(4, 16)),
+    "checkpoint_has_a_bias_more": lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.0),
+                                                        nn.Linear(16, 3, bias=False)),
+}
+
+
+@save_checkpoint
+@pytest.mark.parametrize("misfit", list(MISFITS))
+def test_load_checkpoint_is_strict_about_keys(impl, tmp_path, misfit):
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=3)
+    other = MISFITS[misfit]()
+    what = f"load_checkpoint into a model whose keys differ from the checkpoint's ({misfit})"
+    with expect_raises(RuntimeError, what):
+        impl.load_checkpoint(tmp_path / "ckpt.pt", other)
 
 
 @save_checkpoint
