@@ -92,6 +92,12 @@ def cuda(session: nox.Session) -> None:
 
 
 @_maintainers
+def mutation(session: nox.Session) -> None:
+    """Mutation-test the suite (cosmic-ray), write kata/maintain/mutation/<topic>.toml: nox -s mutation -- tensors."""
+    _python(session, "-m", "kata.maintain.mutation", *session.posargs)
+
+
+@_maintainers
 def bench(session: nox.Session) -> None:
     """Time each topic's tests as whole processes against the bare torch import."""
     _python(session, "-m", "kata.maintain.bench", *session.posargs)

@@ -99,7 +99,7 @@ def problem() -> str:
     if shutil.which("bwrap") is None:
         return "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
     with tempfile.TemporaryDirectory(prefix="kata-sandbox-probe-") as box:
-        probe = "from kata import sandbox; sandbox.enter_job(); print('kata-sandbox-ok')"
+        probe = "from kata.grading import sandbox; sandbox.enter_job(); print('kata-sandbox-ok')"
         try:
             proc = subprocess.run([*worker_prefix(Path(box)), sys.executable, "-c", probe], capture_output=True,
                                   text=True, timeout=60)

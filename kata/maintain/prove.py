@@ -8,7 +8,9 @@
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
 6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.maintain.mutants);
 7. every correct implementation under alternatives/ passes them (kata.maintain.mutants --alternatives);
-8. the harness's own tests (tests_harness/) pass.
+8. every topic's mutation report (kata/maintain/mutation/<topic>.toml, written by `nox -s mutation`) is
+   current, scores at least kata.maintain.mutation.BAR, and explains each survivor;
+9. the harness's own tests (tests_harness/) pass.
 
 Exits non-zero if any step fails; prints one line per step at the end.
 """
@@ -24,7 +26,7 @@ import xml.etree.ElementTree as ET
 
 from kata.core import manifest
 from kata.learn import progress, reset
-from kata.maintain import checklist, conventions, drift, mutants, notebook_build
+from kata.maintain import checklist, conventions, drift, mutants, mutation, notebook_build
 
 ROOT = manifest.ROOT
 
@@ -125,6 +127,11 @@ def step_alternatives() -> tuple[bool, str]:
     return mutants.main(["--alternatives"]) == 0, "every correct implementation under alternatives/ passes"
 
 
+def step_mutation() -> tuple[bool, str]:
+    ok = mutation.check(manifest.topic_names()) == 0
+    return ok, f"every topic's mutation report is current, >= {mutation.BAR:.0f}%, each survivor explained"
+
+
 def step_harness() -> tuple[bool, str]:
     if not (ROOT / "tests_harness").is_dir():
         return False, "tests_harness/ is missing"
@@ -147,6 +154,7 @@ def main(argv: list[str]) -> int:
         "exercises": step_exercises,
         "mutants": step_mutants,
         "alternatives": step_alternatives,
+        "mutation": step_mutation,
         "harness": step_harness,
     }
     chosen = argv or list(steps)

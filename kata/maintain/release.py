@@ -21,7 +21,8 @@ from pathlib import Path
 from kata.core import manifest
 
 ROOT = manifest.ROOT
-LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md")
+# kata/maintain/mutation/: the mutation reports quote the solutions' lines.
+LEFT_OUT = ("solutions", "mutants", "alternatives", "tests_harness", ".ci", "CONTRIBUTING.md", "kata/maintain/mutation")
 REPO_ONLY = re.compile(r"<!-- repo-only -->.*?<!-- /repo-only -->\n?", re.S)
 
 
@@ -30,7 +31,7 @@ def _git(*args: str) -> bytes:
 
 
 def shipped(path: str) -> bool:
-    return path.split("/")[0] not in LEFT_OUT
+    return not any(path == out or path.startswith(out + "/") for out in LEFT_OUT)
 
 
 def edition_readme(text: str) -> str:
