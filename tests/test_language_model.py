@@ -548,6 +548,29 @@ def test_gpt_blocks_are_pre_layernorm(impl):
 
 
 @TinyGPT
+def test_gpt_blocks_have_a_feed_forward_network(impl):
+    # One block, one token: attention over a single position is an affine map of ln_1(x), and a layer norm
+    # forgets a positive scale, so without a feed-forward network block(lam * v) - lam * v is the same for every
+    # lam. The feed-forward network reads ln_2(lam * v + attention), which does change with lam.
+    m = _gpt(impl, seed=23, n_layers=1).double().eval()
+    g = _gen(24)
+    v = torch.randn(D_MODEL, generator=g, dtype=F64)
+    lams = torch.tensor([1.0, 2.0, 5.0], dtype=F64)
+    with torch.no_grad():
+        for p in m.blocks.parameters():  # weights of unit gain, whatever the initialisation: every part counts
+            p.copy_(torch.randn(p.shape, generator=g, dtype=F64) / (p.shape[-1] ** 0.5 if p.dim() > 1 else 2))
+        m.pos_emb.weight.zero_()
+        m.tok_emb.weight[:3] = lams[:, None] * v  # tokens 0, 1, 2 embed as v, 2v, 5v
+    stream, _ = _ln_f_io(m, torch.tensor([[0], [1], [2]]))  # (3, 1, d_model)
+    update = stream[:, 0] - lams[:, None] * v  # what the block added to each input
+    spread = (update - update[0]).abs().max().item()
+    expect(spread > 1e-3, f"the block added the same vector to v, 2v and 5v (largest difference {spread:.2g}): it "
+           "computes attention but no feed-forward network",
+           "a Transformer block is attention then a feed-forward network (Linear, activation, Linear), each on "
+           "its own layer norm of the residual stream: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))")
+
+
+@TinyGPT
 def test_gpt_defaults(impl):
     torch.manual_seed(21)
     m = impl.TinyGPT(V_SMALL, BLOCK)
