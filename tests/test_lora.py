@@ -475,6 +475,17 @@ def test_lora_linear_dropout_acts_on_the_input_not_on_the_low_rank_term(impl):
 
 
 @LoRALinear
+def test_lora_linear_delta_weight_is_the_scaled_low_rank_update(impl):
+    layer = impl.LoRALinear(_linear(7, 5), r=3, alpha=6.0)
+    A, B = _train_lora(layer)
+    delta = layer.delta_weight()
+    expect_shape(delta, (5, 7), "delta_weight() of LoRALinear(Linear(in=7, out=5), r=3)",
+                 "the update has the shape of base.weight: (out_features, in_features) = lora_B @ lora_A")
+    expect_close(delta, B @ A * (6.0 / 3), what="delta_weight() with alpha=6.0, r=3", rtol=1e-12, atol=1e-12,
+                 hint="lora_B @ lora_A (out x r times r x in), times scaling = alpha / r")
+
+
+@LoRALinear
 def test_lora_linear_merge_keeps_the_output(impl):
     base = _linear(7, 5)
     weight, bias = base.weight.detach().clone(), base.bias.detach().clone()
