@@ -812,7 +812,7 @@ def _expect_stats_kept(model, before, names, context):
                f"{context}: the frozen BatchNorm buffer {name} changed (max change "
                f"{(after[name].double() - before[name].double()).abs().max().item():.3g})",
                "a BatchNorm in train mode updates running_mean/var on every forward, frozen or not: put BatchNorm "
-               "layers whose parameters are all frozen back in eval mode after model.train()")
+               "layers that have parameters, all of them frozen, back in eval mode after model.train()")
 
 
 @set_train_mode
@@ -836,7 +836,7 @@ def test_set_train_mode_head_and_dropout_train(impl):
            "start from model.train(), then put only the frozen BatchNorm layers back in eval mode")
     expect(model.fc.training, "the trainable head should be in train mode")
     expect(model.drop.training, "Dropout should be in train mode: it regularises the training of the head",
-           "only BatchNorm layers whose parameters are all frozen go to eval mode")
+           "only BatchNorm layers that have parameters, all of them frozen, go to eval mode")
 
 
 @set_train_mode
@@ -849,7 +849,7 @@ def test_set_train_mode_trainable_batchnorm_keeps_learning_statistics(impl):
     model(torch.randn(8, 3, 6, 6) * 3 + 1)
     inner = model.features[3][1]
     expect(inner.training, "a BatchNorm with trainable parameters should be in train mode",
-           "only BatchNorm layers whose parameters are all frozen stay in eval mode")
+           "only BatchNorm layers that have parameters, all of them frozen, go to eval mode")
     expect(not torch.equal(inner.running_mean, before["features.3.1.running_mean"]),
            "the trainable BatchNorm's running_mean did not update in a training forward after set_train_mode")
     _expect_stats_kept(model, before, ["features.1.running_mean", "features.1.running_var"],
