@@ -66,6 +66,14 @@ def reset(session: nox.Session) -> None:
     _python(session, "-m", "kata.learn.reset", *session.posargs)
 
 
+if (Path(__file__).parent / "kata" / "learn" / "reference.pack").is_file():  # the self-paced edition only
+
+    @nox.session(python=False, default=False)
+    def solution(session: nox.Session) -> None:
+        """Show an exercise's reference once all its tests pass: nox -s solution -- tensors.move_to."""
+        _python(session, "-m", "kata.learn.solution", *session.posargs)
+
+
 @_maintainers
 def solutions(session: nox.Session) -> None:
     """Run the whole suite on the reference solutions (all pass)."""
@@ -93,7 +101,7 @@ def cuda(session: nox.Session) -> None:
 
 @_maintainers
 def mutation(session: nox.Session) -> None:
-    """Mutation-test the suite (cosmic-ray), write kata/maintain/mutation/<topic>.toml: nox -s mutation -- tensors."""
+    """Mutation-test the suite (cosmic-ray), write mutants/<topic>/report.toml: nox -s mutation -- tensors."""
     _python(session, "-m", "kata.maintain.mutation", *session.posargs)
 
 
@@ -119,6 +127,12 @@ def grade(session: nox.Session) -> None:
 def gradescope(session: nox.Session) -> None:
     """Write the Gradescope autograder, DEST/autograder.zip, from the last commit: nox -s gradescope -- DEST."""
     _python(session, "-m", "kata.grading.gradescope", *session.posargs)
+
+
+@_maintainers
+def prairielearn(session: nox.Session) -> None:
+    """Write a PrairieLearn course fragment and its grader image's build folder: nox -s prairielearn -- DEST."""
+    _python(session, "-m", "kata.grading.prairielearn", *session.posargs)
 
 
 @_maintainers

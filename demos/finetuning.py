@@ -180,6 +180,11 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print("\nlinear probe, 5 forwards on the new digits: max |change| of the frozen backbone's BN running_mean")
     for mode, d in drift.items():
         print(f"  {mode:<15} {d:.4f}")
+    moved = {mode: d for mode, d in drift.items() if d > 0}
+    print("  -> " + (f"model.train() moved the frozen backbone's statistics by {drift.get('model.train()', 0):.4f}"
+                     f"{' and set_train_mode left them still' if not moved.get('set_train_mode') else ''}: "
+                     "requires_grad=False freezes the weights, not BatchNorm's running statistics"
+                     if moved else "neither mode moved the frozen backbone's statistics here"))
 
     # 5. the same on a torchvision resnet18 (random weights: nothing is downloaded)
     from torchvision.models import resnet18

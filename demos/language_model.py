@@ -4,17 +4,20 @@
    Python itself; nothing is downloaded); a few pages are held out for step 4;
 2. pretraining: next-token batches from your next_token_batch, your lm_loss, your TinyGPT; the loss
    curve, and the perplexity of unseen pages before and after;
-3. generation: your generate at temperature 0 (greedy), 0.8, and with top-k;
+3. generation: your generate at temperature 0 (greedy), 0.8, and with top-k, each with a line on what
+   it shows; then a pitfall side by side: the same model trained on unshifted targets (loss near zero,
+   a sample that only copies);
 4. the pretraining lesson: the held-out pages, a text the model never saw, learnt with the same small
    budget from scratch and from the pretrained weights; their held-out perplexity side by side.
 
-    python -m solutions.language_model [--quick] [--png curves.png]
+    python -m exercises.language_model [--quick] [--png curves.png]
 """
 
 from __future__ import annotations
 
 import copy
 import math
+import re
 import time
 
 import torch
@@ -58,6 +61,77 @@ def _train(m, model, data, *, steps, block_size, batch_size, lr, seed, log_every
             bar = "#" * max(1, round(curve[-1] * 8))
             print(f"  step {step:>4}  loss {curve[-1]:.3f}  {bar}")
     return curve
+
+
+def _loop(text: str) -> tuple[str, int] | None:
+    """The shortest piece that the end of `text` repeats at least 3 times in a row, and how many times."""
+    for period in range(1, 25):
+        piece, times = text[-period:], 1
+        while text[-period * (times + 1):-period * times or None] == piece:
+            times += 1
+        if times >= 3 and period * times >= len(text) // 4:
+            return piece, times
+    return None
+
+
+def _words(text: str, known: set[str]) -> tuple[int, int]:
+    """(words of `text` that occur in the pretraining pages, words of `text`): letters-only words."""
+    words = [w for w in re.findall(r"[A-Za-z]{2,}", text)]
+    return sum(w in known for w in words), len(words)
+
+
+def _sample_line(name: str, text: str, prompt: str, known: set[str], blank_share: float = 0.0) -> str:
+    """One line after a sample: what it shows, in its own numbers."""
+    new = text[len(prompt):]
+    real, total = _words(new, known)
+    lines = new.split("\n")
+    blank = sum(not ln.strip() for ln in lines)
+    words = f"{real} of its {total} words occur in the help pages" if total else "it holds no word at all"
+    if name.startswith("greedy"):
+        loop = _loop(new)
+        if loop:
+            return (f"  -> greedy takes the likeliest character every time, so once {loop[0]!r} leads back to itself "
+                    f"it loops: the end repeats it {loop[1]} times")
+        return f"  -> greedy takes the likeliest character every time: no loop in {len(new)} characters; {words}"
+    if name.startswith("temperature"):
+        pages = f" (in the help pages {blank_share:.0%} of the lines are)" if blank_share else ""
+        return (f"  -> sampling draws each character by its probability, newlines and rare ones too: {blank} of "
+                f"its {len(lines)} lines are blank{pages}, and {words}")
+    return (f"  -> top-k draws only among the {name.split('=')[-1]} likeliest characters, cutting the rare ones "
+            f"that make non-words: {words}")
+
+
+def _copy_pitfall(m, tok, cfg, train_data, device, *, steps, batch_size, n_sample, real_loss) -> dict:
+    """The pitfall side by side: the same TinyGPT trained with targets that are the inputs themselves
+    (next_token_batch without its shift). Returns its loss and greedy sample."""
+    block_size = cfg["block_size"]
+    torch.manual_seed(2)
+    model = m.TinyGPT(tok.vocab_size, **cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=6e-3, weight_decay=0.01)
+    gen = torch.Generator().manual_seed(2)
+    model.train()
+    running = []
+    for _ in range(steps):
+        x, _ = m.next_token_batch(train_data, block_size, batch_size, generator=gen)
+        loss = m.lm_loss(model(x), x)  # the pitfall: each position's target is the character it already sees
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        running.append(loss.item())
+    loss = sum(running[-10:]) / len(running[-10:])
+    sample = _sample(m, tok, model, PROMPT, n_sample, device, temperature=0.0)
+    print(f"\nThe pitfall, side by side: the same TinyGPT, {steps} steps, but each target is the input character "
+          f"itself (no shift by one):\n  training loss {loss:.3f} (the real task's, above: {real_loss:.3f}); "
+          f"greedy sample:\n  " + sample.replace("\n", "\n  "))
+    copies = sum(a == b for a, b in zip(sample[len(PROMPT) - 1:], sample[len(PROMPT):]))
+    if loss < real_loss:
+        print(f"  -> a loss {'far ' if loss < real_loss / 2 else ''}below the real task's, and {copies} of its "
+              f"{n_sample} generated characters repeat the one before: it learned to copy what it sees, which "
+              "predicts nothing; a low training loss proves nothing until the targets are checked")
+    else:
+        print(f"  -> in {steps} steps its loss is not yet below the real task's; a longer run (without --quick) "
+              "drives it towards zero while its samples only copy")
+    return {"loss": loss, "sample": sample}
 
 
 def _sample(m, tok, model, prompt: str, n: int, device, **kwargs) -> str:
@@ -104,13 +178,21 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     pre_secs = time.perf_counter() - t0
     ppl_after = m.perplexity(model, val_data, block_size)
     print(f"perplexity after {pre_steps} steps ({pre_secs:.1f}s): {ppl_before:.1f} -> {ppl_after:.2f}")
+    print(f"  -> the loss fell from {losses[0]:.3f} to {losses[-1]:.3f}; a perplexity of {ppl_after:.1f} is a model "
+          f"as unsure as a fair pick among {ppl_after:.0f} characters, where it began like one among {ppl_before:.0f}")
 
     # 3. generation
+    known = set(re.findall(r"[A-Za-z]{2,}", pretrain_text))
+    page_lines = pretrain_text.split("\n")
+    blank_share = sum(not ln.strip() for ln in page_lines) / len(page_lines)
     samples = {}
     for name, kwargs in [("greedy (temperature 0)", {"temperature": 0.0}), ("temperature 0.8", {"temperature": 0.8}),
                          ("top_k=5", {"temperature": 1.0, "top_k": 5})]:
         samples[name] = _sample(m, tok, model, PROMPT, n_sample, device, **kwargs)
         print(f"\n{name}:\n  " + samples[name].replace("\n", "\n  "))
+        print(_sample_line(name, samples[name], PROMPT, known, blank_share))
+    pitfall = _copy_pitfall(m, tok, cfg, train_data, device, steps=max(10, pre_steps // 5), batch_size=batch,
+                            n_sample=n_sample, real_loss=losses[-1])
 
     # 4. the pretraining lesson: a text the model never saw, from scratch vs from the pretrained weights
     held = tok.encode(heldout_text).to(device)
@@ -170,5 +252,6 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
         "ppl_after": ppl_after,
         "samples": samples,
         "heldout": heldout,
+        "pitfall": pitfall,
         "seconds": time.perf_counter() - start,
     }

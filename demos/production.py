@@ -115,6 +115,12 @@ def _resume_demo(m, x, y) -> dict:
     print(f"   {'2 epochs straight through':<44} {straight}   (last epoch loss {last_loss:.4f})")
     print(f"   {'1 epoch, save, new process, load, 1 epoch':<44} {resumed}   identical: {resumed == straight}")
     print(f"   {'same, but the RNG states not restored':<44} {no_rng}   identical: {no_rng == straight}")
+    print("   -> " + ("the resumed run ends on the very parameters of the straight one, and without the RNG states "
+                      "it does not: the shuffling and the dropout masks drew other numbers"
+                      if resumed == straight and no_rng != straight else
+                      "the resumed run does not end where the straight one does: something that shapes the next "
+                      "step is missing from the checkpoint" if resumed != straight else
+                      "here even the run without the RNG states ends the same"))
     return {"uninterrupted_checksum": straight, "resumed_checksum": resumed, "no_rng_checksum": no_rng,
             "checkpoint_bytes": size}
 

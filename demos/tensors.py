@@ -100,6 +100,10 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print(f"\n{title}:")
     for name, ms in timings.items():
         print(f"  {name:<36} {ms:8.3f} ms  ({nbytes / ms / 1e6:6.2f} GB/s)")
+    fast, slow = min(timings, key=timings.get), max(timings, key=timings.get)
+    print(f"  -> {fast} is the fastest here ({timings[fast]:.3f} ms), {slow} the slowest ({timings[slow]:.3f} ms, "
+          f"{timings[slow] / timings[fast]:.1f} times as long) for the same {_mb(nbytes).strip()}: moving and "
+          "converting bytes costs time, so convert and move once, not per step")
 
     return {
         "device": str(device),

@@ -40,6 +40,35 @@ def _fmt(x: float) -> str:
     return f"{x:10.4f}" if math.isfinite(x) else f"{x!s:>10}"
 
 
+def _compare_line(good: list[float], bad: list[float]) -> str:
+    """What the two curves show, in their own numbers."""
+    worse = [i for i, (g, b) in enumerate(zip(good, bad), start=1) if b > g]
+    if not worse:
+        return "the two loops give the same losses: is the bug still in your train_one_epoch?"
+    first = worse[0]
+    ahead = (f"it is ahead in epoch{'s 1 to' if first > 2 else ''} {first - 1} (like an ever larger learning "
+             "rate), then " if first > 1 else "")
+    trend = f"rises from {bad[0]:.3f} to {bad[-1]:.3f}" if bad[-1] > bad[0] else f"falls only to {bad[-1]:.3f}"
+    return (f"without the reset {ahead}the loss is worse from epoch {first} ({bad[first - 1]:.3f} against "
+            f"{good[first - 1]:.3f}) and {trend}, while the correct loop's falls to {good[-1]:.3f}: step k follows "
+            "the sum of all k gradients so far, a step that keeps growing")
+
+
+def _fit_line(history: list[dict], best: dict, val_loss: float) -> str:
+    """What fit's table shows: where validation stopped improving, and which weights came back."""
+    after = [r["val_loss"] for r in history if r["epoch"] > best["epoch"]]
+    line = f"validation loss is lowest at epoch {best['epoch']} ({best['val_loss']:.4f})"
+    if after:
+        line += (f"; after it the training loss keeps falling ({best['train_loss']:.4f} to "
+                 f"{history[-1]['train_loss']:.4f}) while validation rises to {history[-1]['val_loss']:.4f}: "
+                 "overfitting begins")
+    else:
+        line += ", the last one: more epochs would still help"
+    same = math.isclose(val_loss, best["val_loss"], rel_tol=1e-6, abs_tol=1e-9)
+    return line + (f", and the model fit() returned is that epoch's ({val_loss:.4f})" if same else
+                   f", yet the model fit() returned scores {val_loss:.4f}: the best weights were not put back")
+
+
 def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     device = demos.device()
     x_train, y_train = digits("train")
@@ -66,8 +95,7 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
     print(f"{'epoch':>5} {'correct':>10} {'no zero_grad':>13}")
     for i, (good, bad) in enumerate(zip(curves["correct"], curves["buggy"]), start=1):
         print(f"{i:>5} {_fmt(good)} {_fmt(bad):>13}")
-    print("without the reset, step k follows the sum of all k gradients so far: a step that keeps growing.\n"
-          "It can even look faster for a while (like an ever larger learning rate), then it overshoots and stalls.")
+    print(_compare_line(curves["correct"], curves["buggy"]))
 
     # 2. fit: validation after every epoch, best weights kept
     torch.manual_seed(1)
@@ -82,6 +110,7 @@ def main(m, *, quick: bool = False, save_png: str | None = None) -> dict:
         print(f"{r['epoch']:>5} {_fmt(r['train_loss'])} {_fmt(r['val_loss'])} {r['val_acc']:8.3f}{mark}")
     val_loss, val_acc = m.evaluate(model, val_loader, loss_fn, device)
     print(f"the model fit() returned: val_loss {val_loss:.4f}, val_acc {val_acc:.3f}")
+    print(_fit_line(history, best, val_loss))
 
     if save_png and (plt := demos.pyplot()) is not None:
         fig, ax = plt.subplots(figsize=(6, 4))

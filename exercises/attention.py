@@ -30,7 +30,8 @@ def scaled_dot_product_attention(
             ``False`` = it may not.
 
     ``q``, ``k``, ``v`` and ``mask`` may be non-contiguous views (multi-head attention hands over
-    transposed ones) and are left unchanged; any floating dtype works, float16 included.
+    transposed ones) and are left unchanged; float64, float32 and bfloat16 work (float16 is left
+    open: a large negative fill such as ``-1e9``, which float16 cannot hold, is accepted).
 
     Returns:
         ``(output, weights)``: ``output (..., Tq, dv)`` and ``weights (..., Tq, Tk)``, both in the
@@ -93,14 +94,17 @@ class MultiHeadSelfAttention(nn.Module):
 
     ``forward(x (B, T, d_model), mask=None) -> (B, T, d_model)``; ``mask`` is bool (True = may
     attend), ``(T, T)`` or broadcastable to ``(B, n_heads, T, T)`` (so a 3-D mask is
-    ``(n_heads, T, T)``). ``x`` may be a non-contiguous view; it is left unchanged.
+    ``(n_heads, T, T)``, and a 1-D ``(T,)`` mask says which keys every query may attend).
+    ``F.scaled_dot_product_attention`` refuses a 1-D mask: hand it a ``(1, T)`` view of one.
+    ``x`` may be a non-contiguous view; it is left unchanged.
 
     Written from its parts: it does not wrap ``nn.MultiheadAttention`` (the tests refuse it while
     this runs); the attention itself may be your ``scaled_dot_product_attention`` or
     ``F.scaled_dot_product_attention``.
 
     Raises:
-        ValueError: ``d_model`` is not divisible by ``n_heads`` (the message names both).
+        ValueError: ``n_heads`` is below 1 (0 heads, or a negative count; the message names it), or
+            ``d_model`` is not divisible by ``n_heads`` (the message names both).
 
     Pitfalls: scaling by ``sqrt(d_model)`` instead of ``sqrt(d_head)``; splitting the heads with a
     bare ``view(B, n_heads, T, d_head)`` (no transpose: tokens and features get mixed up); merging

@@ -53,9 +53,11 @@ def relu_backward(x: Tensor, grad_out: Tensor) -> Tensor:
 
     Returns:
         dLoss/dx, the same shape and dtype as ``grad_out``; 0 wherever ``x <= 0`` (at exactly 0 too,
-        as PyTorch does). ``x`` and ``grad_out`` are left unchanged.
+        as PyTorch does), whatever ``grad_out`` holds there, NaN and inf included (PyTorch gives 0
+        there too). ``x`` and ``grad_out`` are left unchanged.
 
-    Pitfall: the mask comes from the forward input ``x``, never from the sign of ``grad_out``.
+    Pitfalls: the mask comes from the forward input ``x``, never from the sign of ``grad_out``; and
+    multiplying by a 0/1 mask does not block: ``nan * 0`` and ``inf * 0`` are NaN, so select instead.
     """
     raise NotImplementedError("autograd.relu_backward: pass grad_out where the forward input x was positive")
 

@@ -21,7 +21,11 @@ def pick_device(preferred: str | None = None) -> torch.device:
         a ``torch.device``; for a preferred device, that very device (``"cuda:1"`` keeps its index).
 
     Raises:
-        ValueError: ``preferred`` names a device that is not available here (the message names it).
+        ValueError: ``preferred`` names a device that is not available here (the message names it):
+            ``cuda`` without CUDA, a CUDA index at or beyond ``torch.cuda.device_count()``
+            (``"cuda:2"`` on a two-GPU machine), ``mps`` without MPS, and any device type other than
+            cpu, cuda and mps that this machine lacks (``"xpu"``, ...). ``"cpu"`` is always available;
+            ``"meta"`` (no data, always there) is left open.
 
     Pitfall: asking for ``"cuda"`` on a machine without one should fail loudly here, not later in
     the middle of a training step.
@@ -54,17 +58,20 @@ def move_to(obj, device, *, dtype: torch.dtype | None = None, non_blocking: bool
 
 
 def to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A NumPy copy of ``t``'s values, whatever the tensor's state.
+    """A NumPy copy of ``t``'s values, whatever its autograd state, device, precision or layout.
 
     Args:
         t: any tensor: one that requires grad, one on a GPU, one in bfloat16 or float16.
 
     Returns:
-        an ``np.ndarray`` of the same shape. bfloat16 comes back as float32 (NumPy has no
-        bfloat16); every other dtype keeps its NumPy equivalent (float16 stays float16).
+        a new ``np.ndarray`` of the same shape that shares no memory with ``t``: writing into it
+        leaves ``t`` unchanged, and changing ``t`` later leaves it unchanged. bfloat16 comes back
+        as float32 (NumPy has no bfloat16); every other dtype keeps its NumPy equivalent (float16
+        stays float16).
 
-    Pitfall: ``t.numpy()`` raises on a tensor that requires grad (detach it from the graph first)
-    and on a CUDA tensor (copy it to the host first).
+    Pitfalls: ``t.numpy()`` raises on a tensor that requires grad (detach it from the graph first)
+    and on a CUDA tensor (copy it to the host first); and on a CPU tensor ``.numpy()`` (after
+    ``detach()`` and ``cpu()``, which are no-ops there) is a view of the tensor's memory, not a copy.
     """
     raise NotImplementedError("tensors.to_numpy: leave the autograd graph and the GPU before calling .numpy()")
 

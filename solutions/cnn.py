@@ -42,7 +42,8 @@ def conv2d_output_size(
 
     Raises:
         ValueError: the (padded) input is smaller than the dilated kernel, so there is no output (the
-            message names the size and the kernel).
+            message names the size and the kernel); or an argument is a sequence of other than two
+            values, such as ``(3,)`` or ``(1, 2, 3)`` (the message names it).
 
     Pitfalls: ceil instead of floor, dilation ignored, padding counted on one side only.
     """
@@ -114,8 +115,9 @@ class SmallCNN(nn.Module):
     """A small CNN for digit-sized images: two Conv -> BatchNorm -> ReLU -> pool blocks, then a linear head.
 
     `SmallCNN(in_channels=1, num_classes=10)` maps `(N, in_channels, H, W)` float images (any H, W of
-    at least 4, e.g. 8x8 digits or 28x28 MNIST; any N, a batch of one too; contiguous or
-    channels_last) to logits `(N, num_classes)`. Well under 100k
+    at least 4, square or not, e.g. 8x8 digits or 28x28 MNIST; any N, in train mode N >= 2, in eval
+    mode a batch of one too, since BatchNorm in train mode needs more than one value per channel;
+    contiguous or channels_last) to logits `(N, num_classes)`. Well under 100k
     parameters. Trained with Adam (lr 1e-3 to 1e-2), batch size 64, for a few epochs, it reaches over
     95% held-out accuracy on the 8x8 digits.
 

@@ -82,18 +82,22 @@ def evaluate(
     Returns:
         ``(mean loss per sample, accuracy)``, two Python floats: the loss weighted by batch size,
         and the fraction of samples whose arg-max logit is the target, in ``[0, 1]`` (not a
-        percentage).
+        percentage). What an empty loader gives is left open (there is no sample to average over).
 
     The forward passes run in eval mode and without autograd (``torch.no_grad`` or
     ``torch.inference_mode``): no ``.grad`` is created, BatchNorm's running statistics are not
-    touched. Afterwards the model is back in the mode it came in (train or eval) and autograd in the
-    state the caller had (inside the caller's ``torch.no_grad()`` it stays off), also when the loader
-    or the model raises: the error reaches the caller, the mode is put back on the way out.
+    touched. Afterwards every submodule's own ``training`` flag is what it was before the call (the
+    model itself included: train or eval, and mixed modes too, e.g. a frozen BatchNorm kept in eval
+    inside a model in train mode) and autograd is in the state the caller had (inside the caller's
+    ``torch.no_grad()`` it stays off), also when the loader or the model raises: the error reaches
+    the caller, the flags are put back on the way out.
 
-    Pitfall: forgetting to switch back. ``evaluate`` is called between training epochs; a model left
-    in eval mode trains on with dropout off and BatchNorm frozen, silently.
+    Pitfalls: forgetting to switch back. ``evaluate`` is called between training epochs; a model left
+    in eval mode trains on with dropout off and BatchNorm frozen, silently. And switching back with
+    ``model.train(was_training)`` sets ONE mode on every submodule: a submodule that was in eval
+    inside a model in train mode (or the other way round) comes back flipped.
     """
-    was_training = model.training
+    flags = {module: module.training for module in model.modules()}  # each submodule's own flag
     model.eval()
     total_loss, n_correct, n_samples = 0.0, 0, 0
     try:
@@ -105,7 +109,8 @@ def evaluate(
                 n_correct += (logits.argmax(dim=1) == targets).sum().item()
                 n_samples += len(targets)
     finally:
-        model.train(was_training)
+        for module, was_training in flags.items():  # not model.train(...): that sets one mode everywhere
+            module.training = was_training
     n_samples = max(n_samples, 1)
     return total_loss / n_samples, n_correct / n_samples
 
@@ -131,12 +136,15 @@ def train_with_accumulation(
 
     Returns:
         the mean loss per sample over the epoch (each micro-batch's undivided loss weighted by its
-        size), a Python float.
+        size), a Python float. What an empty loader gives is left open (there is no sample to
+        average over).
 
-    The gradient of each step equals the gradient of the mean of the losses of its micro-batches,
-    i.e. that of one big batch made of them. A final partial window (fewer than ``accum_steps``
-    micro-batches left) still steps, averaged over the micro-batches actually in it. Gradients
-    left on the parameters before the call do not leak into the first step.
+    The gradient of each step equals the gradient of the mean of its micro-batches' (mean) losses:
+    each micro-batch counts once, whatever its size, so a short last micro-batch in a full window
+    weighs as much as the others (with equal sizes this is the gradient of one big batch made of
+    them). A final partial window (fewer than ``accum_steps`` micro-batches left) still steps,
+    averaged over the micro-batches actually in it. Gradients left on the parameters before the call
+    do not leak into the first step.
 
     Raises:
         ValueError: ``accum_steps`` is below 1.

@@ -27,6 +27,7 @@ from kata.learn.checks import (
     expect_shape,
     expect_tensor,
     fail,
+    raised,
 )
 
 scaled_dot_product_attention = pytest.mark.exercise("scaled_dot_product_attention")
@@ -410,8 +411,8 @@ def test_sdpa_takes_non_contiguous_queries_keys_and_values(impl):
 @scaled_dot_product_attention
 @pytest.mark.parametrize("dtype", [torch.bfloat16], ids=["bfloat16"])
 def test_sdpa_half_precision_with_a_fully_masked_row(impl, dtype):
-    # float16 is left out on purpose: the contract names no dtype, and a fill of -1e9 (which float16
-    # cannot hold) is a common, otherwise correct style.
+    # float16 is left out on purpose (the docstring leaves it open): a fill of -1e9, which float16
+    # cannot hold, is a common, otherwise correct style.
     q, k, v = (_randn(2, 4, 3, seed=73), _randn(2, 5, 3, seed=74), _randn(2, 5, 2, seed=75))
     mask = _random_mask(4, 5, seed=76)
     mask[1] = False
@@ -743,6 +744,33 @@ def test_mhsa_rejects_d_model_not_divisible_by_n_heads(impl):
          "10 features cannot be cut into 4 equal heads: check d_model % n_heads in __init__")
 
 
+def _names(message: str, value: int) -> bool:
+    return re.search(rf"(?<![\d-]){value}(?!\d)", message) is not None
+
+
+@MultiHeadSelfAttention
+@pytest.mark.parametrize("d_model,n_heads", [(8, 0), (8, -2), (12, -3), (1, 0), (8, 3), (12, 5), (6, 4), (3, 6),
+                                             (7, 2), (100, 7)])
+def test_mhsa_rejects_every_head_count_that_does_not_split_d_model(impl, d_model, n_heads):
+    what = f"MultiHeadSelfAttention(d_model={d_model}, n_heads={n_heads})"
+    hint = ("n_heads must be at least 1 and divide d_model: check both in __init__ and raise ValueError yourself "
+            "(d_model % 0 is a ZeroDivisionError, and d_model % n_heads is 0 for a negative n_heads that divides it)")
+    error = None
+    try:
+        impl.MultiHeadSelfAttention(d_model, n_heads)
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001 - judged below, outside the handler
+        error = err
+    expect(error is not None, f"{what}: expected ValueError, but nothing was raised", hint)
+    expect(isinstance(error, ValueError), f"{what}: expected ValueError, got {type(error).__name__}: {error}", hint)
+    wanted = [n_heads] if n_heads < 1 else [d_model, n_heads]
+    missing = [v for v in wanted if not _names(str(error), v)]
+    expect(not missing, f"{what}: raised ValueError as it should, but its message {str(error)!r} does not name "
+           f"{' nor '.join(map(str, missing))}",
+           "say which values do not fit (n_heads, and d_model when it does not divide), so the caller can fix them")
+
+
 @MultiHeadSelfAttention
 def test_mhsa_output_shape_and_dtype(impl):
     m = impl.MultiHeadSelfAttention(12, 3)
@@ -824,10 +852,13 @@ def test_mhsa_matches_torch_with_any_broadcastable_mask(impl, mask_shape):
     mask = _random_mask(*mask_shape, seed=73, p=0.5)
     try:
         _check_mhsa_against_torch(impl, 12, 3, True, mask)
-    except AssertionError:
+    except (AssertionError, NotImplementedError):
         raise
-    except RuntimeError as err:
-        fail(f"raised RuntimeError for a mask of shape {mask_shape} (B=2, n_heads=3, T=5): {err}",
+    except Exception as err:  # noqa: BLE001 - any error here is the mask's: teach it
+        hint = ("a (T,) mask says which keys every query may attend, and broadcasts like any other; "
+                "F.scaled_dot_product_attention refuses a 1-D mask: hand it mask.view(1, -1)")
+        fail(f"raised {raised(err)}\n    for a mask of shape {mask_shape} (B=2, n_heads=3, T=5)",
+             hint if len(mask_shape) == 1 else
              "the mask broadcasts to (B, n_heads, T, T) from the right: a 3-D mask is (n_heads, T, T), not "
              "(B, T, T). Hand it to the attention as it is; it lines up with the (B, n_heads, T, T) scores")
 

@@ -411,6 +411,22 @@ def test_relu_backward_is_zero_at_exactly_zero(impl):
 
 
 @relu_backward
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+@pytest.mark.parametrize("device", devices())
+def test_relu_backward_blocks_nan_and_inf_where_x_is_not_positive(impl, dtype, device):
+    nan, inf = float("nan"), float("inf")
+    x = torch.tensor([-1.0, 0.0, -0.0, -3.0, 0.0, 2.0, 4.0, 5.0, 6.0], dtype=dtype, device=device)
+    grad_out = torch.tensor([nan, nan, inf, -inf, inf, nan, inf, -inf, 1.0], dtype=dtype, device=device)
+    ref = autograd_relu(x, grad_out)  # [0, 0, 0, 0, 0, nan, inf, -inf, 1]
+    expect_close(
+        call_relu(impl, x, grad_out), ref, what=f"relu_backward in {dtype} with NaN and inf in grad_out",
+        rtol=0, atol=0, equal_nan=True,
+        hint="where x <= 0 the gradient is 0 whatever grad_out holds: grad_out * (x > 0) turns NaN * 0 and "
+             "inf * 0 into NaN; select instead (torch.where, masked_fill)",
+    )
+
+
+@relu_backward
 def test_relu_backward_leaves_its_inputs_unchanged(impl):
     x = torch.tensor([[1.0, -2.0, 0.0], [-0.5, 3.0, -4.0]], dtype=F64)
     grad_out = torch.tensor([[5.0, 6.0, -7.0], [8.0, -9.0, 10.0]], dtype=F64)
@@ -815,8 +831,10 @@ def test_silu_is_an_autograd_function_that_silu_applies(impl):
     expect(out.requires_grad, "silu(x) of an x that requires grad must require grad too (use SiLU.apply)",
            "silu(x) is SiLU.apply(x); apply connects the result to the graph through SiLU.backward")
     out.backward(grad_out)  # through autograd's engine, as a training loop would
-    expect_close(leaf.grad, ref, what="x.grad after silu(x).backward(grad_out)", **EXACT,
-                 hint="silu(x) is SiLU.apply(x): the gradient must come from SiLU.backward")
+    hint = "silu(x) is SiLU.apply(x): the gradient must come from SiLU.backward"
+    if type(out.grad_fn).__name__ == f"{impl.SiLU.__name__}Backward":  # the last step of silu(x) was SiLU.apply
+        hint = f"silu(x) does go through SiLU.apply, so SiLU.backward's formula is what is off: {SILU_DERIVATIVE}"
+    expect_close(leaf.grad, ref, what="x.grad after silu(x).backward(grad_out)", **EXACT, hint=hint)
 
 
 @SiLU

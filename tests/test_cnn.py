@@ -23,9 +23,11 @@ from kata.learn.checks import (
     expect_device,
     expect_dtype,
     expect_equal,
+    expect_raises,
     expect_shape,
     expect_tensor,
     fail,
+    raised,
 )
 from kata.learn.data import digits
 
@@ -192,6 +194,72 @@ def test_conv2d_output_size_agrees_with_nn_conv2d_on_random_configs(impl):
     )
 
 
+def _random_invalid_configs(n: int, seed: int):
+    """`n` configs with no output (nn.Conv2d refuses them), in one dimension or both, ints and pairs mixed."""
+    rng = random.Random(seed)
+
+    def arg(lo, hi):
+        return rng.randint(lo, hi) if rng.random() < 0.5 else (rng.randint(lo, hi), rng.randint(lo, hi))
+
+    configs = []
+    while len(configs) < n:
+        config = (arg(1, 12), arg(2, 9), arg(1, 4), arg(0, 2), arg(1, 3))
+        if _torch_output_size(*config) is None:
+            configs.append(config)
+    return configs
+
+
+NO_OUTPUT_HINT = ("when the dilated kernel, dilation*(k - 1) + 1 pixels, is wider than the padded input, size + "
+                  "2*padding, in either dimension, there is no output: raise ValueError instead of returning a size "
+                  "of 0 or less")
+
+
+@conv2d_output_size
+def test_conv2d_output_size_raises_value_error_when_the_kernel_does_not_fit(impl):
+    configs = [
+        (2, 3, 1, 0, 1),  # (2 - 3) // 1 + 1 = 0 outputs
+        (3, 5, 1, 0, 1),
+        (1, 4, 3, 1, 1),  # padded to 3, still narrower than the kernel
+        (5, 3, 1, 0, 3),  # dilation 3: the kernel spans 7 pixels
+        ((8, 2), 3, 1, 0, 1),  # the height fits, the width does not
+        (10, (3, 11), 1, 0, 1),
+        (6, 4, 1, (2, 0), (1, 2)),  # the width's dilated kernel (7) is wider than its unpadded 6
+    ] + _random_invalid_configs(60, seed=5)
+    for size, kernel_size, stride, padding, dilation in configs:
+        call = _describe_config(size, kernel_size, stride, padding, dilation)
+        got, error = None, None
+        try:
+            got = impl.conv2d_output_size(size, kernel_size, stride=stride, padding=padding, dilation=dilation)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - judged below, outside the handler
+            error = err
+        expect(error is not None, f"{call} returned {got!r}, but nn.Conv2d refuses this configuration: there is "
+               "no output", NO_OUTPUT_HINT)
+        expect(isinstance(error, ValueError), f"{call} raised {type(error).__name__}: {error}; expected ValueError",
+               NO_OUTPUT_HINT)
+
+
+@conv2d_output_size
+def test_conv2d_output_size_error_names_the_size_and_the_kernel(impl):
+    for size, kernel_size, dilation in [(5, 7, 1), (9, 3, 5)]:
+        call = f"conv2d_output_size({size}, {kernel_size}, dilation={dilation})"
+        for value in (size, kernel_size):
+            with expect_raises(ValueError, call, names=value):
+                impl.conv2d_output_size(size, kernel_size, dilation=dilation)
+
+
+@conv2d_output_size
+@pytest.mark.parametrize("argument", ["size", "kernel_size", "stride", "padding", "dilation"])
+def test_conv2d_output_size_rejects_a_sequence_that_is_not_a_pair(impl, argument):
+    valid = {"size": 12, "kernel_size": 3, "stride": 1, "padding": 1, "dilation": 1}
+    for bad in [(valid[argument],), (valid[argument],) * 3]:
+        args = {**valid, argument: bad}
+        call = _describe_config(*args.values())
+        with expect_raises(ValueError, f"{call} ({argument} is neither an int nor an (h, w) pair)"):
+            impl.conv2d_output_size(**args)
+
+
 # ---------------------------------------------------------------- conv2d_unfold
 
 OFF_LIMITS = "conv2d is off limits in conv2d_unfold: build it from F.unfold and a matrix product"
@@ -248,16 +316,35 @@ def _unfold_conv(impl, *args, hint=None, **kwargs):
     except NotImplementedError:
         raise
     except Exception as err:  # reported below, outside the handler, so the message stands alone
-        error = f"{type(err).__name__}: {err}"
+        error = raised(err)
     if calls:
         fail(f"{OFF_LIMITS}; it called {calls[0]}" + ("" if error else " (and caught the error)"),
              "F.unfold gives the patches as columns; one matrix product with the flattened filters does every "
              "dot product at once")
     if error:
+        if _runs_without_bias(impl, args, kwargs):
+            hint = ("it runs without bias and fails with one: bias[c] is added to every position of output "
+                    "channel c, so shape it (1, C_out, 1) for the (N, C_out, L) product or (1, C_out, 1, 1) for "
+                    "the image")
         fail(f"conv2d_unfold raised {error}",
              hint or "F.unfold(x, (kh, kw), padding=padding, stride=stride) gives (N, C_in*kh*kw, L); the "
              "flattened filters are weight.reshape(C_out, -1)")
     return out
+
+
+def _runs_without_bias(impl, args, kwargs) -> bool:
+    """A bias was given, and the same call with bias=None raises nothing: the bias is what fails."""
+    if (args[2] if len(args) > 2 else kwargs.get("bias")) is None:
+        return False
+    args, kwargs = (*args[:2], None, *args[3:]) if len(args) > 2 else args, {**kwargs, "bias": None}
+    if len(args) > 2:
+        kwargs.pop("bias")
+    try:
+        with _no_convolution([]):
+            impl.conv2d_unfold(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - it fails without the bias too: not the bias's fault
+        return False
+    return True
 
 
 def _conv_inputs(n, c_in, c_out, hw, khw, *, bias=False, dtype=torch.float64, seed=0):
@@ -475,6 +562,24 @@ def test_smallcnn_same_model_takes_both_input_sizes(impl):
     large = _forward(model, torch.rand(3, 1, 28, 28), "the same SmallCNN() on 28x28 after 8x8")
     expect_shape(small, (3, 10), "logits for 8x8", ADAPTIVE_HINT)
     expect_shape(large, (3, 10), "logits for 28x28", ADAPTIVE_HINT)
+
+
+SIZES = [(4, 4), (5, 7), (13, 9), (8, 8), (4, 31), (31, 4), (6, 5), (28, 28)]
+
+
+@SmallCNN
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_smallcnn_takes_any_height_and_width_of_at_least_4(impl, mode):
+    model = impl.SmallCNN(in_channels=2, num_classes=3).train(mode == "train")
+    n = 2 if mode == "train" else 1  # in train mode BatchNorm needs more than one value per channel
+    hint = ("every 2x2 pooling halves H and W (rounding down): two of them take 4x4 to 1x1, a third to nothing; "
+            "adaptive pooling then brings any grid to the classifier's fixed size")
+    for h, w in SIZES:
+        x = torch.rand(n, 2, h, w, generator=torch.Generator().manual_seed(h * 100 + w))
+        what = f"SmallCNN(in_channels=2, num_classes=3) in {mode} mode on a ({n}, 2, {h}, {w}) batch"
+        logits = _forward(model, x, what, hint)
+        expect_shape(logits, (n, 3), what, hint)
+        expect(torch.isfinite(logits).all(), f"{what}: the logits hold inf or NaN: {logits}", hint)
 
 
 @SmallCNN

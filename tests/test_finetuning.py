@@ -399,7 +399,11 @@ def test_linear_probe_training_changes_only_the_head(impl):
     model = impl.prepare_linear_probe(SmallNet(dropout=0.0), 2)
     before = snapshot(model.named_parameters())
     x, y = torch.randn(8, 3, 6, 6), torch.randint(0, 2, (8,))
-    sgd_steps(model, [p for p in model.parameters() if p.requires_grad], x, y)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    expect(trainable, "after prepare_linear_probe no parameter requires grad, so an optimizer has nothing to train",
+           "freeze the backbone first, then put the new head in: a fresh nn.Linear requires grad (a head made "
+           "before freezing is frozen with everything else)")
+    sgd_steps(model, trainable, x, y)
     moved = [n for n, p in model.named_parameters() if not n.startswith("fc.") and not torch.equal(p, before[n])]
     expect(not moved, f"training the probe moved backbone weights {moved}")
     expect(not torch.equal(model.fc.weight, before["fc.weight"]), "training the probe did not change the head")

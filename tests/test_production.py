@@ -964,3 +964,52 @@ def test_demo_resumes_exactly(impl):
         peaks = out["peak_bytes"]
         expect(peaks and all(isinstance(v, int) and v > 0 for v in peaks.values()),
                f"with CUDA the demo should report positive peak bytes, got {peaks}")
+
+
+# ---------------------------------------------------------------- counted on any machine: the CUDA lessons' CPU twins
+
+
+@amp_train_step
+def test_amp_step_keeps_the_activations_for_backward_in_bfloat16(impl):
+    """The CPU twin of the peak-memory lesson: what autograd saves during the step, counted, not read from CUDA."""
+    from kata.learn.counters import count_saved_bytes
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 1024), nn.ReLU(), nn.Linear(1024, 8))  # the hidden layer dominates
+    ref = copy.deepcopy(model)
+    x, y = torch.randn(256, 64), torch.randn(256, 8)
+    _, amp = count_saved_bytes(impl.amp_train_step, model, x, y, F.mse_loss, torch.optim.SGD(model.parameters(), 0.01))
+    _, fp32 = count_saved_bytes(lambda: F.mse_loss(ref(x), y).backward())
+    expect(amp <= 0.6 * fp32,
+           f"the bfloat16 autocast step kept {amp:,} bytes for backward; a float32 step keeps {fp32:,} "
+           f"({amp / fp32:.2f}x, expected at most 0.6x)",
+           "under torch.autocast the matmuls' inputs and outputs are bfloat16, so the activations saved for "
+           "backward take half the bytes: the forward belongs inside the autocast block")
+
+
+@save_checkpoint
+def test_checkpoint_holds_the_weights_and_both_adam_moments(impl, tmp_path):
+    """What a checkpoint holds, counted: with Adam, the weights and two moments, about 3x the weights' bytes."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 64))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    F.mse_loss(model(torch.randn(8, 64)), torch.randn(8, 64)).backward()
+    opt.step()
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=1)
+
+    def tensor_bytes(obj) -> int:
+        if isinstance(obj, torch.Tensor):
+            return obj.untyped_storage().nbytes()
+        if isinstance(obj, dict):
+            return sum(tensor_bytes(v) for v in obj.values())
+        if isinstance(obj, (list, tuple)):
+            return sum(tensor_bytes(v) for v in obj)
+        return 0
+
+    held = tensor_bytes(torch.load(tmp_path / "ckpt.pt", weights_only=True))
+    weights = sum(p.nbytes for p in model.parameters())
+    expect(held >= 3 * weights,
+           f"the checkpoint holds {held:,} bytes of tensors; the weights alone are {weights:,}, and Adam adds two "
+           f"moments of the same size: at least {3 * weights:,}",
+           "save optimizer.state_dict(): Adam's exp_avg and exp_avg_sq are as big as the weights, and training "
+           "state as much as they are")

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from kata.learn.checks import expect, expect_device, expect_dtype, expect_equal, expect_raises, fail
 
@@ -105,6 +106,67 @@ def test_pick_device_unavailable_mps_raises(impl, monkeypatch):
     _fake_availability(monkeypatch, cuda=True, mps=False)
     with expect_raises(ValueError, "pick_device('mps') without MPS", names="mps"):
         impl.pick_device("mps")
+
+
+_MACHINES = {  # (cuda, mps, gpus): every combination a machine may present
+    "no GPU": (False, False, 0),
+    "MPS only": (False, True, 0),
+    "one GPU": (True, False, 1),
+    "two GPUs": (True, False, 2),
+    "two GPUs and MPS": (True, True, 2),
+}
+
+
+def _available_on(machine: str) -> list[str]:
+    cuda, mps, gpus = _MACHINES[machine]
+    available = ["cpu"]
+    if cuda:
+        available += ["cuda"] + [f"cuda:{i}" for i in range(gpus)]
+    if mps:
+        available.append("mps")
+    return available
+
+
+def _unavailable_on(machine: str) -> list[str]:
+    cuda, mps, gpus = _MACHINES[machine]
+    missing = [f"cuda:{i}" for i in range(gpus, 3)]  # an index at or beyond the device count
+    if not cuda:
+        missing.append("cuda")
+    if not mps:
+        missing.append("mps")
+    return missing + ["xpu", "hpu", "xla"]  # device types pick_device does not offer (meta is left open)
+
+
+@pick_device
+@pytest.mark.parametrize("machine", list(_MACHINES))
+def test_pick_device_returns_every_available_preferred_device_itself(impl, monkeypatch, machine):
+    cuda, mps, gpus = _MACHINES[machine]
+    _fake_availability(monkeypatch, cuda=cuda, mps=mps, gpus=gpus)
+    for preferred in _available_on(machine):
+        situation = f"pick_device({preferred!r}) on a machine with {machine}"
+        got, error = None, None
+        try:
+            got = impl.pick_device(preferred)
+        except NotImplementedError:
+            raise
+        except Exception as err:  # noqa: BLE001 - reported below, outside the handler
+            error = f"{type(err).__name__}: {err}"
+        expect(error is None, f"{situation} raised {error}",
+               f"{preferred!r} is available there: return it ('cpu' is available on every machine)")
+        expect(isinstance(got, torch.device), f"{situation}: expected a torch.device, got {type(got).__name__}",
+               "return torch.device(preferred), not a string")
+        expect(got == torch.device(preferred), f"{situation} returned {got}, not torch.device({preferred!r})",
+               "a preferred device that is available comes back as that very device, index and all")
+
+
+@pick_device
+@pytest.mark.parametrize("machine", list(_MACHINES))
+def test_pick_device_rejects_every_unavailable_preferred_device(impl, monkeypatch, machine):
+    cuda, mps, gpus = _MACHINES[machine]
+    _fake_availability(monkeypatch, cuda=cuda, mps=mps, gpus=gpus)
+    for preferred in _unavailable_on(machine):
+        with expect_raises(ValueError, f"pick_device({preferred!r}) on a machine with {machine}", names=preferred):
+            impl.pick_device(preferred)
 
 
 # ---------------------------------------------------------------- move_to
@@ -257,6 +319,56 @@ def test_move_to_does_not_mutate_the_input(impl):
     expect_dtype(out["nested"]["list"][0], torch.float64, "moved['nested']['list'][0]")
 
 
+class _ToCalls(TorchFunctionMode):
+    """Records the non_blocking of every Tensor.to call (the first bool positional argument after self is
+    non_blocking in each of its overloads)."""
+
+    def __init__(self):
+        super().__init__()
+        self.non_blocking: list[bool] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.Tensor.to:
+            positional = next((a for a in args[1:] if isinstance(a, bool)), False)
+            self.non_blocking.append(bool(kwargs.get("non_blocking", positional)))
+        return func(*args, **kwargs)
+
+
+@move_to
+@pytest.mark.parametrize("given", [None, False, True], ids=["omitted", "False", "True"])
+def test_move_to_passes_non_blocking_on_to_tensor_to(impl, given):
+    batch = {"images": torch.rand(2, 3), "pair": (torch.arange(3), [torch.rand(2)])}
+    kwargs = {} if given is None else {"non_blocking": given}
+    spy = _ToCalls()
+    with spy:
+        out = impl.move_to(batch, "meta", **kwargs)
+    expect_device(out["images"], "meta", "moved['images']")
+    want = bool(given)
+    call = f"move_to(batch, 'meta'{'' if given is None else f', non_blocking={given}'})"
+    expect(spy.non_blocking, f"{call} moved the tensors without calling Tensor.to",
+           "the docstring says non_blocking is passed on to Tensor.to: move each tensor with t.to(...)")
+    hint = ("pass non_blocking=non_blocking on to each t.to(...) that moves a tensor, and keep its default False: "
+            "an asynchronous copy back to the host may be read before it has arrived")
+    if want:  # each of the 3 tensors is moved by at least one asynchronous Tensor.to
+        expect(sum(spy.non_blocking) >= 3,
+               f"{call} called Tensor.to with non_blocking={spy.non_blocking}; expected True for each of the 3 "
+               "tensors", hint)
+    else:
+        expect(not any(spy.non_blocking),
+               f"{call} called Tensor.to with non_blocking={spy.non_blocking}; expected False every time", hint)
+
+
+@move_to
+def test_move_to_takes_its_arguments_by_their_names(impl):
+    x = torch.rand(3)
+    out = impl.move_to(obj={"x": x}, device="meta", dtype=torch.float16, non_blocking=False)
+    expect_device(out["x"], "meta", "move_to(obj=..., device='meta', dtype=..., non_blocking=False)['x']",
+                  "the contract names the parameters obj, device, dtype and non_blocking: a caller may pass each "
+                  "by its name")
+    expect_dtype(out["x"], torch.float16, "move_to(obj=..., device='meta', dtype=torch.float16)['x']")
+
+
 @move_to
 def test_move_to_handles_empty_containers_and_a_defaultdict(impl):
     out = impl.move_to({"empty_list": [], "empty_tuple": (), "empty_dict": {}}, "meta")
@@ -333,7 +445,12 @@ def test_to_numpy_keeps_other_dtypes(impl):
         (torch.tensor([1.0, 2.0], dtype=torch.float64), np.float64),
         (torch.tensor([1, -2]), np.int64),
         (torch.tensor([1, 2], dtype=torch.int32), np.int32),
+        (torch.tensor([-3, 2], dtype=torch.int16), np.int16),
+        (torch.tensor([-3, 2], dtype=torch.int8), np.int8),
+        (torch.tensor([200, 2], dtype=torch.uint8), np.uint8),
         (torch.tensor([True, False]), np.bool_),
+        (torch.tensor([1 + 2j, -0.5j], dtype=torch.complex64), np.complex64),
+        (torch.tensor([1 + 2j, -0.5j], dtype=torch.complex128), np.complex128),
     ]
     for t, np_dtype in cases:
         got = impl.to_numpy(t)
@@ -368,6 +485,37 @@ def test_to_numpy_takes_non_contiguous_views(impl):
                f"for {what} expected a {np.dtype(np_dtype)} array of shape {tuple(t.shape)}, got {got!r}")
         expected = t.detach().float().numpy() if t.dtype == torch.bfloat16 else t.detach().numpy()
         expect(np.array_equal(got, expected), f"values differ for {what}: {got} vs {expected}")
+
+
+def _copy_cases() -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    grad_leaf = torch.rand(2, 3, generator=g).requires_grad_()
+    cases = {f"a {dtype} tensor": (torch.rand(2, 3, generator=g) * 5).to(dtype)
+             for dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16,
+                           torch.int64, torch.int32, torch.int8, torch.uint8)}
+    cases["a bool tensor"] = torch.rand(2, 3, generator=g) > 0.5
+    cases["a leaf that requires grad"] = grad_leaf
+    cases["a 0-d tensor"] = torch.tensor(1.5)
+    cases["a transposed view"] = torch.rand(3, 2, generator=g).T
+    return cases
+
+
+@to_numpy
+@pytest.mark.parametrize("what", list(_copy_cases()))
+def test_to_numpy_returns_a_copy_that_shares_no_memory(impl, what):
+    t = _copy_cases()[what]
+    before = t.detach().clone()
+    got = _to_numpy(impl, t, what, "detach(), cpu(), float() for bfloat16, then .numpy()")
+    expect(isinstance(got, np.ndarray), f"for {what} expected an np.ndarray, got {type(got).__name__}")
+    hint = ("on a CPU tensor .numpy() is a view of the tensor's own memory (detach() and cpu() are no-ops "
+            "there): copy it, e.g. .numpy().copy()")
+    expect(got.flags.writeable, f"for {what} the array came back read-only", hint)
+    got[...] = np.logical_not(got) if got.dtype == np.bool_ else got + 1  # every element changes
+    expect(torch.equal(t.detach(), before), f"writing into to_numpy's result for {what} changed the tensor", hint)
+    snapshot = got.copy()
+    with torch.no_grad():
+        t.copy_(~t if t.dtype == torch.bool else t + 1)
+    expect(np.array_equal(got, snapshot), f"changing {what} after to_numpy changed the returned array", hint)
 
 
 # ---------------------------------------------------------------- tensor_nbytes
@@ -443,6 +591,13 @@ def test_module_nbytes_skips_absent_parameters_and_buffers(impl):
         expect(got == nbytes, f"module_nbytes({what}) should be {nbytes}, got {got}",
                "a module may register a parameter or buffer as None (no bias, no running stats): "
                "module.parameters() and module.buffers() skip those, a walk over _parameters/_buffers does not")
+
+
+@module_nbytes
+def test_module_nbytes_takes_its_arguments_by_their_names(impl):
+    got = impl.module_nbytes(module=nn.BatchNorm1d(4), include_buffers=False)
+    expect(got == 32, f"module_nbytes(module=nn.BatchNorm1d(4), include_buffers=False) should be 32, got {got}",
+           "the contract names the parameters module and include_buffers: a caller may pass each by its name")
 
 
 @module_nbytes

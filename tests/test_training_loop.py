@@ -29,9 +29,9 @@ demo = pytest.mark.exercise("demo")
 N_IN, N_CLASSES, LR = 4, 3, 0.5
 RTOL, ATOL = 1e-9, 1e-12  # float64, same operations as the reference: agreement is near bit-exact
 
-STALE_HINT = (
-    "loss.backward() adds into .grad, it never overwrites it: reset the gradients before every "
-    "backward(), starting with the first batch"
+STALE_HINT = (  # the symptom's question; the cause and the fix are the bug hunt's hints, one at a time
+    "what does .grad hold at the moment optimizer.step() reads it? (this is a bug hunt: "
+    "nox -s hint -- training_loop.train_one_epoch gives the cause, one hint at a time)"
 )
 
 
@@ -211,7 +211,7 @@ def train_suspects(model, batches, *, train_mode=True, stale=None):
         (
             reference_epoch(model, batches, variant="no_reset", train_mode=train_mode, stale=stale)[0],
             "the parameters moved as if the gradients of the previous steps were still there: step k "
-            "followed the sum of the gradients of batches 1..k. Is the optimizer's gradient reset in the right place?",
+            "followed the sum of the gradients of batches 1..k",
             STALE_HINT,
         ),
     ]
@@ -242,6 +242,26 @@ def run_loop(fn, *args, **kwargs):
 # ---------------------------------------------------------------- train_one_epoch
 
 
+def followed_gradients(model, batches, opt) -> list[tuple[float, float]]:
+    """Records, at each optimizer.step(), the norm of the gradient step() follows (.grad) and that of the
+    current batch's own loss at the same parameters: the symptom a bug hunt shows, in numbers."""
+    seen: list[tuple[float, float]] = []
+
+    def before_step(*_):
+        k = len(seen)
+        if k >= len(batches) or any(p.grad is None for p in model.parameters()):
+            seen.append((float("nan"), float("nan")))
+            return
+        x, y = batches[k]
+        with torch.enable_grad():
+            own = torch.autograd.grad(nn.functional.cross_entropy(model(x), y), list(model.parameters()))
+        followed = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+        seen.append((followed, torch.cat([g.flatten() for g in own]).norm().item()))
+
+    opt.register_step_pre_hook(before_step)
+    return seen
+
+
 @train_one_epoch
 def test_train_one_epoch_steps_on_each_batch_gradient_alone(impl):
     model, batches = make_model(), make_batches([4, 4, 4])
@@ -249,7 +269,13 @@ def test_train_one_epoch_steps_on_each_batch_gradient_alone(impl):
     suspects = train_suspects(model, batches)
     start = snapshot(model)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
+    seen = followed_gradients(model, batches, opt)
     run_loop(impl.train_one_epoch, model, batches, nn.CrossEntropyLoss(), opt)
+    grown = [(a, b) for a, b in seen if not math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12)]
+    if not all_close(snapshot(model), snapshot(ref)) and len(seen) == len(batches) and grown:
+        steps = ", ".join(f"step {k}: {a:.4f} vs {b:.4f}" for k, (a, b) in enumerate(seen, start=1))
+        fail(f"after one epoch of 3 batches the parameters are not those of one SGD step per batch: the norm of "
+             f"the gradient optimizer.step() followed vs that of the step's own batch, {steps}", STALE_HINT)
     expect_trained_like(model, ref, start=start, suspects=suspects, what="after one epoch of 3 batches")
 
 
@@ -339,9 +365,8 @@ def test_train_one_epoch_ignores_gradients_left_before_the_call(impl):
         (
             reference_epoch(model, batches, stale=stale, variant="no_reset")[0],
             "the gradients left on the parameters before the call leaked into the first step: the "
-            "parameters moved as if gradients from a previous step were still there. Is the optimizer's "
-            "gradient reset in the right place?",
-            STALE_HINT + " (resetting only after step() is too late for the first batch)",
+            "parameters moved as if gradients from a previous step were still there",
+            STALE_HINT,
         )
     ]
     set_grads(model, stale)
@@ -351,6 +376,29 @@ def test_train_one_epoch_ignores_gradients_left_before_the_call(impl):
     expect_trained_like(
         model, ref, start=start, suspects=suspects, what="after one batch, with stale .grad before the call"
     )
+
+
+def count_steps(optimizer) -> list[int]:
+    steps: list[int] = []
+    optimizer.register_step_post_hook(lambda *args: steps.append(1))
+    return steps
+
+
+@train_one_epoch
+def test_train_one_epoch_of_a_single_sample_returns_its_loss(impl):
+    model, batches = make_model(), make_batches([1])
+    stale = stale_grads(model)
+    ref, losses = reference_epoch(model, batches, stale=stale)
+    suspects = train_suspects(model, batches, stale=stale)
+    set_grads(model, stale)
+    start = snapshot(model)
+    got = run_loop(impl.train_one_epoch, model, batches, nn.CrossEntropyLoss(),
+                   torch.optim.SGD(model.parameters(), lr=LR))
+    got = expect_float(got, "the returned loss")
+    expect(math.isclose(got, losses[0][0], rel_tol=RTOL, abs_tol=ATOL),
+           f"an epoch of one batch of one sample returned {got!r}; expected that sample's loss {losses[0][0]!r}",
+           "divide the summed loss by the number of samples, however few there are")
+    expect_trained_like(model, ref, start=start, suspects=suspects, what="one batch of one sample, after stale .grad")
 
 
 @train_one_epoch
@@ -516,6 +564,18 @@ def test_evaluate_accuracy_is_the_fraction_of_correct_samples(impl):
 
 
 @evaluate
+def test_evaluate_of_a_single_sample_gives_its_loss_and_accuracy(impl):
+    model = bn_model_with_stats()
+    batches = [(b[0][:1], b[1][:1]) for b in eval_batches(model)[:1]]
+    want_loss, want_acc = reference_eval(model, batches)
+    loss, acc = impl.evaluate(model, batches, nn.CrossEntropyLoss())
+    loss, acc = expect_float(loss, "the mean loss"), expect_float(acc, "the accuracy")
+    expect(math.isclose(loss, want_loss, rel_tol=RTOL, abs_tol=ATOL) and acc == want_acc,
+           f"one batch of one sample gave ({loss!r}, {acc!r}); expected ({want_loss!r}, {want_acc!r})",
+           "divide the sums by the number of samples, however few there are")
+
+
+@evaluate
 def test_evaluate_runs_the_model_in_eval_mode(impl):
     model, probe = probed_model()
     model.train()
@@ -583,7 +643,7 @@ def test_evaluate_restores_train_mode(impl):
         not left,
         f"the model came in train mode and left in eval mode ({', '.join(left)}): the training that follows "
         "would run with dropout off and BatchNorm frozen",
-        "remember model.training before switching, and set it back at the end",
+        "remember each submodule's training flag before switching, and set each one back at the end",
     )
 
 
@@ -596,7 +656,7 @@ def test_evaluate_keeps_eval_mode(impl):
         not flipped,
         f"the model came in eval mode and left in train mode ({', '.join(flipped)}): restore the previous mode, "
         "do not assume it was train",
-        "remember model.training before switching, and set it back at the end",
+        "remember each submodule's training flag before switching, and set each one back at the end",
     )
 
 
@@ -618,11 +678,61 @@ def test_evaluate_restores_the_mode_and_autograd_when_the_loader_raises(impl):
     expect(not left,
            f"the loader raised during evaluate, and the model, which came in train mode, was left in eval mode "
            f"({', '.join(left)})",
-           "restore the mode in a `finally:` block (try: ... finally: model.train(was_training)): it must come back "
+           "restore the flags in a `finally:` block (try: ... finally: put each module's flag back): they come back "
            "on every way out, an error included")
     expect(torch.is_grad_enabled() and not torch.is_inference_mode_enabled(),
            "the loader raised during evaluate, and autograd was left switched off for the caller",
            "torch.no_grad() / torch.inference_mode() as a `with` block put autograd back also when the block raises")
+
+
+def mixed_mode_model(pattern: str) -> nn.Module:
+    """A model whose submodules are not all in one mode, as fine-tuning and topic 8 leave them."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(N_IN, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.Tanh(),
+                          nn.Linear(6, N_CLASSES)).double()
+    if pattern == "train, with a frozen BatchNorm in eval":
+        model.train()
+        model[1].eval()
+    elif pattern == "eval, with its Dropout in train (MC dropout)":
+        model.eval()
+        model[2].train()
+    else:  # "train at the top, every layer inside in eval"
+        model.train()
+        for layer in model:
+            layer.eval()
+    return model
+
+
+def training_flags(model: nn.Module) -> dict[str, bool]:
+    return {name or "the model": m.training for name, m in model.named_modules()}
+
+
+MIXED_MODES = ["train, with a frozen BatchNorm in eval", "eval, with its Dropout in train (MC dropout)",
+               "train at the top, every layer inside in eval"]
+
+
+@evaluate
+@pytest.mark.parametrize("raises", [False, True], ids=["returns", "loader raises"])
+@pytest.mark.parametrize("pattern", MIXED_MODES)
+def test_evaluate_restores_every_submodules_own_mode(impl, pattern, raises):
+    model = mixed_mode_model(pattern)
+    before = training_flags(model)
+    batches = make_batches([4, 4, 3])
+    loader = FailingLoader(batches, 1) if raises else batches
+    try:
+        impl.evaluate(model, loader, nn.CrossEntropyLoss())
+    except Boom:
+        pass
+    after = training_flags(model)
+    flipped = [f"{name}: {before[name]} -> {after[name]}" for name in before if after[name] != before[name]]
+    when = "the loader raised midway" if raises else "it returned normally"
+    expect(
+        not flipped,
+        f"a model in mixed modes ({pattern}) went through evaluate ({when}); these training flags changed: "
+        f"{'; '.join(flipped)}",
+        "model.train(was_training) sets ONE mode on every submodule: remember each submodule's own flag "
+        "({m: m.training for m in model.modules()}) and put each one back, in a `finally:` block",
+    )
 
 
 @evaluate
@@ -711,6 +821,31 @@ def test_train_with_accumulation_step_equals_one_big_batch(impl):
 
 
 @train_with_accumulation
+def test_train_with_accumulation_steps_once_per_window_over_a_long_epoch(impl):
+    model, batches = make_model(), make_batches([1] * 300)  # window ends past 256: no small-int coincidences
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    steps = count_steps(opt)
+    run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 3)
+    expect(len(steps) == 100, f"300 micro-batches with accum_steps=3 took {len(steps)} optimizer steps; expected 100",
+           "one step per window: compare window positions with ==, never with `is` (ints above 256 are distinct "
+           "objects)")
+
+
+@train_with_accumulation
+def test_train_with_accumulation_of_a_single_sample_returns_its_loss(impl):
+    model, batches = make_model(), make_batches([1])
+    ref, records = reference_accumulation(model, batches, 2)
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    got = expect_float(run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 2),
+                       "the returned loss")
+    expect(math.isclose(got, records[0][0], rel_tol=RTOL, abs_tol=ATOL),
+           f"an epoch of one micro-batch of one sample returned {got!r}; expected that sample's loss {records[0][0]!r}",
+           "divide the summed loss by the number of samples, however few there are")
+    expect_trained_like(model, ref, start=start, what="one micro-batch of one sample, accum_steps=2")
+
+
+@train_with_accumulation
 def test_train_with_accumulation_takes_one_step_per_window(impl):
     model, batches = make_model(), make_batches([3] * 5)
     opt = torch.optim.SGD(model.parameters(), lr=LR)
@@ -741,6 +876,38 @@ def test_train_with_accumulation_partial_window_averages_its_own_micro_batches(i
     expect_trained_like(
         model, ref, start=start, suspects=suspects,
         what="a DataLoader of 5 micro-batches with accum_steps=3 (windows of 3 and 2)",
+    )
+
+
+def reference_mean_of_losses(model, batches, accum_steps, *, lr=LR):
+    """Accumulation by the contract's reading: each step on the gradient of the mean of the window's
+    micro-batch mean losses, every micro-batch counting once whatever its size."""
+    model = copy.deepcopy(model)
+    model.train()
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    for start in range(0, len(batches), accum_steps):
+        window = batches[start : start + accum_steps]
+        opt.zero_grad()
+        (sum(F.cross_entropy(model(x), y) for x, y in window) / len(window)).backward()
+        opt.step()
+    return model
+
+
+@train_with_accumulation
+def test_train_with_accumulation_short_micro_batch_in_a_full_window_counts_once(impl):
+    model, batches = make_model(), make_batches([3, 3, 3, 3, 3, 1])  # windows [3, 3, 3] and [3, 3, 1]
+    ref = reference_mean_of_losses(model, batches, 3)
+    big_batch, _ = reference_accumulation(model, batches, 3)  # samples weighted: not the contract's reading
+    suspects = [(big_batch, "the window [3, 3, 1] was weighed as one big batch of 7 samples; the contract takes "
+                 "the mean of its 3 micro-batch losses, each counting once",
+                 "divide each micro-batch's mean loss by the number of micro-batches in its window, whatever its "
+                 "size")] + accumulation_suspects(model, batches, 3)
+    start = snapshot(model)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    run_loop(impl.train_with_accumulation, model, batches, nn.CrossEntropyLoss(), opt, 3)
+    expect_trained_like(
+        model, ref, start=start, suspects=suspects,
+        what="micro-batches of 3, 3, 3, 3, 3 and 1 with accum_steps=3 (the second window ends with a short one)",
     )
 
 

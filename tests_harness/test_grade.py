@@ -1,6 +1,6 @@
 """The class grader on a small class the test builds: solved, unsolved, partly solved, and each
 failure mode (loop, exit, crash, out of memory, syntax error, tampering, the network, another
-submission, writing outside its folder, one method that loops forever). Graded on `tensors` (and
+submission, writing outside its folder, filling the disk, one method that loops forever). Graded on `tensors` (and
 `lora` for the one lora file) with the in-process guards alone (--sandbox none): the bubblewrap
 sandbox has its own tests in test_sandbox.py."""
 
@@ -15,6 +15,8 @@ from kata.core import manifest
 from kata.grading import grade, limits
 
 ROOT = manifest.ROOT
+# grading a class takes minutes on a loaded machine: more than pyproject's 120 s per test
+pytestmark = pytest.mark.timeout(900)
 SOLVED = (ROOT / "solutions" / "tensors.py").read_text()
 UNSOLVED = (ROOT / "exercises" / "tensors.py").read_text()
 LORA = (ROOT / "solutions" / "lora.py").read_text()
@@ -43,6 +45,22 @@ def _make():
 LoRALinear.forward = _make()
 """
 
+DISK_MB = 32  # the class's disk cap: small, so a test that fails writes little
+# Each hog writes 8 MiB chunks at import, for up to 1 GiB, in many files in its folder (the worker's
+# measure of the folder stops it) or in one (RLIMIT_FSIZE), and after each chunk appends how far it
+# got to the job's log (pytest captures its stdout, which a killed process never hands back).
+_SAY = "    with open('../log', 'a') as _log:\n        _log.write(f'KATA-WROTE {8 * (_i + 1)} MiB\\n')\n"
+FILLS_FOLDER = ("for _i in range(128):\n    with open(f'fill{_i}.bin', 'wb') as _f:\n"
+                "        _f.write(b'x' * (8 << 20))\n" + _SAY)
+FILLS_ONE_FILE = ("_f = open('fill.bin', 'wb')\nfor _i in range(128):\n    _f.write(b'x' * (8 << 20))\n"
+                  "    _f.flush()\n" + _SAY)
+
+
+def wrote_mib(log: str) -> int:
+    """How far a hog got, by its own count (0 if it wrote nothing)."""
+    return max([int(line.split()[1]) for line in log.splitlines() if line.startswith("KATA-WROTE ")], default=0)
+
+
 CLASS = {
     "solved": SOLVED,
     "unsolved": UNSOLVED,
@@ -65,6 +83,8 @@ CLASS = {
     "connects": SOLVED + "\nimport socket\nsocket.socket().connect(('127.0.0.1', 9))\n",
     # a link to / among the grader's files and a pipe where its log was: the grader must not follow or block
     "leaves_traps": SOLVED + "\nimport os\nos.symlink('/', 'tests/escape')\nos.remove('../log')\nos.mkfifo('../log')\n",
+    "fills_folder": SOLVED + FILLS_FOLDER,
+    "fills_one_file": SOLVED + FILLS_ONE_FILE,
 }
 
 
@@ -87,7 +107,7 @@ def graded(tmp_path_factory):
     subs.append(str(base / "empty"))
     out = base / "out"
     rc = grade.main(["--sandbox", "none", "--topics", "tensors,lora", "--out", str(out), "--test-timeout", "4",
-                     "--topic-timeout", "40", "--memory-mb", "2048", *subs])
+                     "--topic-timeout", "40", "--memory-mb", "2048", "--disk-mb", str(DISK_MB), *subs])
     assert rc == 0
     with (out / "grades.csv").open() as f:
         rows = {row["submission"]: row for row in csv.DictReader(f)}
@@ -141,6 +161,21 @@ def test_memory_hog_is_capped_and_reported(graded):
     assert float(rows["hogs_memory"]["tensors"]) < 100.0
     results = json.loads((out / "hogs_memory" / "results.json").read_text())
     assert any("ran out of memory" in t["output"] for t in results["tests"])
+
+
+@pytest.mark.parametrize("name", ["fills_folder", "fills_one_file"])
+def test_a_submission_filling_the_disk_is_stopped_at_the_cap_and_the_rest_graded(graded, name):
+    out, rows, summary = graded
+    assert float(rows[name]["tensors"]) == 0.0
+    reason = summary.split(f"{name} / tensors: ")[1].splitlines()[0]
+    assert reason.startswith("out of disk") and f"{DISK_MB} MiB" in reason, reason
+    results = json.loads((out / name / "results.json").read_text())
+    assert all("out of disk" in t["output"] for t in results["tests"] if t["name"].startswith("tensors"))
+    wrote = wrote_mib((out / name / "logs" / "tensors.txt").read_text())
+    assert 0 < wrote <= 16 * DISK_MB, f"{name} wrote {wrote} MiB past a {DISK_MB} MiB cap"  # it tried 1024
+    if name == "fills_one_file":  # the kernel's per-file cap is exact: no 8 MiB chunk past it
+        assert wrote <= DISK_MB, wrote
+    assert float(rows["solved"]["tensors"]) == 100.0 and float(rows[name]["lora"]) == 0.0
 
 
 def test_the_grading_repository_cannot_be_written_by_a_submission(graded):

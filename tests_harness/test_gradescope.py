@@ -20,6 +20,8 @@ from kata.core import manifest
 from kata.grading import gradescope
 
 ROOT = manifest.ROOT
+# grading a class takes minutes on a loaded machine: more than pyproject's 120 s per test
+pytestmark = pytest.mark.timeout(900)
 GRADESCOPE_STATUS = {"passed", "failed"}
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 
@@ -98,3 +100,31 @@ def test_a_clone_is_graded_from_exercises_and_a_missing_topic_scores_0_with_the_
     lora = [t for t in results["tests"] if t["name"].startswith("lora")]
     assert len(lora) == 1 and lora[0]["score"] == 0.0 and "no lora.py in the submission" in lora[0]["output"]
     assert "no lora.py in the submission" in results["output"]
+
+
+HIDDEN = """
+import pytest
+import torch
+
+from kata.learn.checks import expect
+
+
+@pytest.mark.exercise("tensor_nbytes")
+@pytest.mark.points(2)
+@pytest.mark.visibility("hidden")
+def test_hidden_nbytes_of_seven_floats(impl):
+    expect(impl.tensor_nbytes(torch.ones(7)) == 28, "28 bytes")
+"""
+
+
+def test_run_autograder_grades_the_baked_hidden_tests_with_their_visibility(tmp_path):
+    (tmp_path / "hidden").mkdir()
+    (tmp_path / "hidden" / "test_tensors.py").write_text(HIDDEN)
+    bundle = gradescope.build(tmp_path / "bundle", tmp_path / "hidden")
+    results = _autograde(bundle, tmp_path, {"tensors.py": "exercises/tensors.py"}, "tensors")
+    baked = [t for t in results["tests"] if "test_hidden_nbytes_of_seven_floats" in t["name"]]
+    assert len(baked) == 1 and baked[0]["visibility"] == "hidden" and baked[0]["status"] == "failed"
+    assert baked[0]["output"].startswith("hidden test (") and "expect(" not in baked[0]["output"]
+    public = [t for t in results["tests"] if t["name"].startswith("tests/")]
+    assert baked[0]["max_score"] == pytest.approx(2 * public[0]["max_score"], abs=1e-3)
+    assert {t["visibility"] for t in public} == {"visible"}

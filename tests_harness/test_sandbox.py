@@ -60,6 +60,31 @@ def pick_device(preferred=None):
 '''
 
 
+DISK_MB = 32  # the class's disk cap: small, so a test that fails writes little
+FILLS_FOLDER = ("for _i in range(128):\n    with open(f'fill{_i}.bin', 'wb') as _f:\n"
+                "        _f.write(b'x' * (8 << 20))\n"
+                "    with open('../log', 'a') as _log:\n        _log.write(f'KATA-WROTE {8 * (_i + 1)} MiB\\n')\n")
+# /tmp and /dev/shm are a job's own tmpfs mounts (memory, not disk), written through libc (the audit
+# hook refuses Python's writes there): capped too, the write fails there and the job goes on
+FILLS_TMP = LIBC + '''
+def _fill(folder):
+    chunk, wrote = b"x" * (8 << 20), 0
+    for i in range(128):
+        fd = _libc.open(f"{folder}/fill{i}.bin".encode(), _os.O_WRONLY | _os.O_CREAT, 0o644)
+        if fd < 0:
+            return f"{wrote >> 20}:" + _os_answer(fd)
+        done = _libc.write(fd, chunk, len(chunk))  # a short write when the mount fills, then ENOSPC
+        _libc.close(fd)
+        if done < 0:
+            return f"{wrote >> 20}:" + _os_answer(done)
+        wrote += done
+    return f"{wrote >> 20}:allowed"
+_TMP, _SHM = _fill("/tmp"), _fill("/dev/shm")
+def pick_device(preferred=None):
+    raise RuntimeError(f"PROBE tmp={_TMP} shm={_SHM}")
+'''
+
+
 @pytest.fixture(scope="module")
 def listener():
     server = socket.socket()
@@ -88,13 +113,15 @@ def boxed(tmp_path_factory, listener):
         "reads_other": _attack(f"_os_open({str(other)!r})", f"open({str(other)!r}).read()"),
         "writes_outside": _attack(f"_os_open({str(outside)!r}, _os.O_WRONLY | _os.O_CREAT)",
                                   f"open({str(outside)!r}, 'w').write('x')"),
+        "fills_folder": SOLVED + FILLS_FOLDER,
+        "fills_tmp": SOLVED + FILLS_TMP,
     }
     for name, source in subs.items():
         (base / name).mkdir()
         (base / name / "tensors.py").write_text(source)
     out = base / "out"
     assert grade.main(["--sandbox", "bwrap", "--topics", "tensors", "--out", str(out), "--test-timeout", "20",
-                       *[str(base / n) for n in subs]]) == 0
+                       "--disk-mb", str(DISK_MB), *[str(base / n) for n in subs]]) == 0
     with (out / "grades.csv").open() as f:
         rows = {row["submission"]: float(row["tensors"]) for row in csv.DictReader(f)}
     return out, rows, (out / "summary.md").read_text(), outside
@@ -141,6 +168,26 @@ def test_each_attack_is_refused_by_the_os_and_scores_zero_with_what_it_tried(box
     assert not outside.exists()
     with pytest.raises(BlockingIOError):
         listener.accept()  # nothing ever reached the host's loopback
+
+
+@needs_bwrap
+def test_a_job_filling_its_folder_is_stopped_at_the_disk_cap_and_the_rest_graded(boxed):
+    out, rows, summary, _ = boxed
+    assert rows["fills_folder"] == 0.0 and rows["solved"] == 100.0
+    reason = summary.split("fills_folder / tensors: ")[1].splitlines()[0]
+    assert reason.startswith("out of disk") and f"{DISK_MB} MiB" in reason, reason
+    wrote = max(int(ln.split()[1]) for ln in _log(out, "fills_folder").splitlines() if ln.startswith("KATA-WROTE"))
+    assert wrote <= 16 * DISK_MB, f"wrote {wrote} MiB past a {DISK_MB} MiB cap"  # it tried 1024
+
+
+@needs_bwrap
+def test_a_jobs_tmp_and_shm_hold_no_more_than_the_disk_cap(boxed):
+    out, rows, summary, _ = boxed
+    assert 0.0 < rows["fills_tmp"] < 100.0 and "fills_tmp / tensors" not in summary  # graded: only the probe failed
+    line = next(ln for ln in _log(out, "fills_tmp").splitlines() if "RuntimeError: PROBE tmp=" in ln)
+    for place in ("tmp", "shm"):
+        wrote, answer = line.split(f"{place}=")[1].split()[0].split(":")
+        assert int(wrote) <= DISK_MB and answer in ("ENOSPC", "EFBIG"), line
 
 
 def test_the_layout_never_runs_the_worker_as_real_root_nor_shows_answers(tmp_path):

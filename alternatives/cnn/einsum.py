@@ -14,13 +14,20 @@ from torch import nn
 
 
 def _hw(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+    if isinstance(value, int):
+        return value, value
+    if len(value) == 2:
+        return int(value[0]), int(value[1])
+    raise ValueError(f"expected an int or an (h, w) pair, got {value!r}")
 
 
 def conv2d_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> tuple[int, int]:
     """(H_out, W_out) of nn.Conv2d for an input of spatial size `size`."""
     dims = zip(_hw(size), _hw(kernel_size), _hw(stride), _hw(padding), _hw(dilation))
     h, w = (math.floor((n + 2 * p - d * (k - 1) - 1) / s) + 1 for n, k, s, p, d in dims)
+    if min(h, w) <= 0:
+        raise ValueError(f"no output: a kernel of {kernel_size} (dilation {dilation}) does not fit in an input of "
+                         f"{size} padded by {padding}")
     return h, w
 
 

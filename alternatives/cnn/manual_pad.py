@@ -13,7 +13,10 @@ from torch import nn
 def _two(v):
     if isinstance(v, int):
         return [v, v]
-    h, w = v
+    try:
+        h, w = v
+    except ValueError:
+        raise ValueError(f"{v!r} is not an (h, w) pair") from None
     return [h, w]
 
 
@@ -22,6 +25,9 @@ def conv2d_output_size(size, kernel_size, stride=1, padding=0, dilation=1) -> tu
     out = []
     for n, k, s, p, d in zip(*map(_two, (size, kernel_size, stride, padding, dilation))):
         padded, span = n + p + p, (k - 1) * d + 1
+        if span > padded:
+            raise ValueError(f"size {size} padded by {padding} is narrower than the kernel {kernel_size} "
+                             f"dilated by {dilation}")
         out.append((padded - span) // s + 1)
     return tuple(out)
 

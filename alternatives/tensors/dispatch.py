@@ -76,7 +76,7 @@ def to_numpy(t: torch.Tensor) -> np.ndarray:
     """A NumPy array of t's values; bfloat16 comes back as float32."""
     if t.dtype is torch.bfloat16:
         t = t.detach().to(torch.float32)
-    return t.numpy(force=True)
+    return np.array(t.numpy(force=True), copy=True)  # force=True alone still shares a CPU tensor's memory
 
 
 def tensor_nbytes(t) -> int:

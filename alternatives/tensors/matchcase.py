@@ -58,7 +58,9 @@ def move_to(obj, device, *, dtype: torch.dtype | None = None, non_blocking: bool
 def to_numpy(t: torch.Tensor) -> np.ndarray:
     """detach, to the host, bfloat16 -> float32, then NumPy."""
     host = t.detach().cpu()
-    return (host.float() if host.dtype == torch.bfloat16 else host).numpy()
+    out = np.empty(tuple(host.shape), dtype=np.float32 if host.dtype == torch.bfloat16 else host.numpy().dtype)
+    out[...] = (host.float() if host.dtype == torch.bfloat16 else host).numpy()  # fresh memory, filled
+    return out
 
 
 def tensor_nbytes(t) -> int:

@@ -16,12 +16,13 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @contextlib.contextmanager
 def _mode(model: nn.Module, training: bool) -> Iterator[None]:
-    before = model.training
+    before = [(m, m.training) for m in model.modules()]  # mixed modes: one flag per submodule
     model.train(training)
     try:
         yield
     finally:
-        model.train(before)
+        for m, flag in before:  # parents before children: each train() is then corrected below it
+            m.train(flag)
 
 
 def _step(model, batch, loss_fn, device, scale: float = 1.0) -> tuple[torch.Tensor, int]:

@@ -30,7 +30,7 @@ def train_one_epoch(model: nn.Module, loader: Iterable, loss_fn: LossFn, optimiz
 
 def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
              device: torch.device | str = "cpu") -> tuple[float, float]:
-    mode = model.training
+    mode = list(map(lambda m: m.training, model.modules()))  # every submodule's own flag, in modules() order
     loss_sum, right, count = 0.0, 0, 0
     try:
         model.train(False)
@@ -42,7 +42,8 @@ def evaluate(model: nn.Module, loader: Iterable, loss_fn: LossFn,
                 right += int(torch.sum(torch.argmax(logits, dim=-1) == y))
                 count += y.shape[0]
     finally:
-        model.train(mode)
+        for m, flag in zip(model.modules(), mode):
+            m.training = flag
     if count == 0:
         return 0.0, 0.0
     return loss_sum / count, right / count

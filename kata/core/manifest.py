@@ -20,6 +20,7 @@ class Exercise:
     name: str
     hints: tuple[str, ...]
     bughunt: bool = False
+    causes: tuple[tuple[str, str], ...] = ()  # (regex on an error's message, its likely cause here)
 
     @property
     def qualname(self) -> str:
@@ -50,7 +51,8 @@ def topics() -> tuple[Topic, ...]:
     out = []
     for name, t in raw.items():
         exercises = tuple(
-            Exercise(name, ex_name, tuple(ex.get("hints", ())), bool(ex.get("bughunt", False)))
+            Exercise(name, ex_name, tuple(ex.get("hints", ())), bool(ex.get("bughunt", False)),
+                     tuple(ex.get("causes", {}).items()))
             for ex_name, ex in t.get("exercises", {}).items()
         )
         out.append(
@@ -80,10 +82,12 @@ def topic_names() -> list[str]:
 def find_exercise(qualname: str) -> Exercise:
     """`autograd.linear_backward` -> its Exercise; raises KeyError with the valid names."""
     topic_name, _, ex_name = qualname.partition(".")
-    if not ex_name:
-        matches = [e.qualname for t in topics() for e in t.exercises if e.name == topic_name]
+    if not ex_name:  # a bare exercise name: fine when one topic has it
+        matches = [e for t in topics() for e in t.exercises if e.name == topic_name]
+        if len(matches) == 1:
+            return matches[0]
         if matches:
-            raise KeyError(f"name the topic too: {' or '.join(matches)}")
+            raise KeyError(f"name the topic too: {' or '.join(e.qualname for e in matches)}")
     t = topic(topic_name)
     try:
         return t.exercise(ex_name)

@@ -9,9 +9,12 @@ line: a `Job` goes in, a `Reply` comes out.
 The child of a job runs `pytest.main(job.args)` in `job.sandbox`, in its own session (its process
 group is killed as a whole on timeout), with `job.env` as its whole environment, stdout and
 stderr in `job.log`, an address-space cap of `job.memory_mb` beyond what the worker had mapped,
-and `job.drop_paths` removed from sys.path (so a grading child cannot import the grading
-repository's own folders). Grading gives each worker a folder of its own for its jobs' files (its
-box) and may start it inside the bwrap sandbox of kata/grading/sandbox.py.
+`job.drop_paths` removed from sys.path (so a grading child cannot import the grading
+repository's own folders), and, with `job.disk_mb`, a cap on what it writes: no file beyond it
+(RLIMIT_FSIZE; the child dies of SIGXFSZ) and no more than it under `job.disk_root` in all (the
+worker measures the folder while the child runs and kills it past the cap). Grading gives each
+worker a folder of its own for its jobs' files (its box) and may start it inside the bwrap
+sandbox of kata/grading/sandbox.py.
 """
 
 from __future__ import annotations
@@ -39,6 +42,8 @@ class Job:
     timeout: float | None = None  # seconds before the child's process group is killed; None: no limit
     drop_paths: tuple[str, ...] = field(default_factory=tuple)  # sys.path entries removed in the child
     setup: str | None = None  # "module:function" the child calls first (the grader's sandbox entry); None: none
+    disk_mb: int | None = None  # MiB the child may write: per file (RLIMIT_FSIZE) and under disk_root; None: no cap
+    disk_root: str | None = None  # the folder whose total size disk_mb caps (the grader's job folder); None: sandbox
 
     def to_line(self) -> str:
         return json.dumps(asdict(self)) + "\n"
@@ -53,6 +58,7 @@ class Job:
 class Reply:
     returncode: int  # pytest's exit code, or minus the signal that ended the child
     timed_out: bool = False  # the child ran past job.timeout and its process group was killed
+    disk_full: bool = False  # what the child wrote under job.disk_root passed job.disk_mb, and it was killed
 
     def to_line(self) -> str:
         return json.dumps(asdict(self)) + "\n"

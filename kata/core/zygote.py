@@ -88,6 +88,10 @@ def _child(job: Job) -> None:
             cap = _vm_size() + job.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if job.disk_mb is not None:  # a file past the cap ends the child (Python ignores SIGXFSZ by default)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (job.disk_mb << 20, job.disk_mb << 20))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         if job.log is not None:
             fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(fd, 1)
@@ -141,21 +145,59 @@ def poll(pid: int) -> Reply | None:
     return Reply(os.waitstatus_to_exitcode(status))
 
 
-def wait(pid: int, timeout: float | None) -> Reply:
+DISK_POLL_S = 0.05  # how often a disk-capped folder is measured (~1 ms a time): at 2 GB/s it overshoots ~100 MB
+
+
+def disk_use(root: str) -> int:
+    """Bytes allocated to everything under `root` (links not followed; a folder a job made
+    unreadable is opened up again first, so nothing it writes can hide from the count)."""
+    total, todo = 0, [root]
+    while todo:
+        folder = todo.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except PermissionError:
+            with contextlib.suppress(OSError):
+                os.chmod(folder, 0o700)
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += info.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                todo.append(entry.path)
+    return total
+
+
+def wait(pid: int, timeout: float | None, disk_root: str | None = None, disk_mb: int | None = None) -> Reply:
+    """The child's reply once it ends; killed past `timeout`, or once `disk_root` holds more than `disk_mb`."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    measure = time.monotonic()
     while True:
         reply = poll(pid)
         if reply is not None:
             return reply
-        if deadline is not None and time.monotonic() > deadline:
+        over = deadline is not None and time.monotonic() > deadline
+        full = False
+        if disk_root is not None and disk_mb is not None and time.monotonic() >= measure:
+            measure = time.monotonic() + DISK_POLL_S
+            full = disk_use(disk_root) > disk_mb << 20
+        if over or full:
             kill(pid)
             _, status = os.waitpid(pid, 0)
-            return Reply(os.waitstatus_to_exitcode(status), timed_out=True)
+            return Reply(os.waitstatus_to_exitcode(status), timed_out=over, disk_full=full and not over)
         time.sleep(0.02)
 
 
 def run(job: Job) -> Reply:
-    return wait(start(job), job.timeout)
+    return wait(start(job), job.timeout, job.disk_root or job.sandbox, job.disk_mb)
 
 
 def main() -> None:

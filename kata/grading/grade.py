@@ -4,20 +4,24 @@ A submission is a learner's folder of topic files (`autograd.py`, ...), a clone 
 (its `exercises/` is graded), or a folder holding one of those. Each (submission, topic) runs in
 its own process, forked from a worker that imported torch once (kata/core/protocol.py,
 kata/core/zygote.py), on a fresh copy of this repository's tests and harness (never the submission's
-own tests, never solutions/), with a per-test timeout, a whole-topic timeout and an address-space
-cap (kata/grading/limits.py). Where bubblewrap works, every worker runs in the OS sandbox of
-kata/grading/sandbox.py and every job in a namespace of its own; `--sandbox none` (or `auto` where bwrap
-does not work) keeps the in-process guards alone. A topic that loops, exits, crashes, runs out
-of memory, fails to import or tampers with the grader scores 0 with the reason (kata/grading/verdict.py);
+own tests, never solutions/), with a per-test timeout, a whole-topic timeout, an address-space
+cap and a cap on what it may write to disk (kata/grading/limits.py). Where bubblewrap works,
+every worker runs in the OS sandbox of kata/grading/sandbox.py and every job in a namespace of
+its own; `--sandbox none` (or `auto` where bwrap does not work) keeps the in-process guards
+alone. A topic that loops, exits, crashes, runs out of memory or disk, fails to import or
+tampers with the grader scores 0 with the reason (kata/grading/verdict.py);
 everything else is still graded. A test counts as passed only on positive evidence: reported
 passed, by a process that finished and carried this run's nonce, whose canaries failed and whose
 sandbox files were left unchanged.
+
+With --hidden DIR, an instructor's hidden tests run beside the public ones (kata/grading/hidden.py).
 
 Progress is shown as it goes (kata/grading/live.py); --out (default grades/) gets what kata/grading/reports.py
 and kata/grading/stats.py describe, and with --png a figure of the class statistics.
 
     python -m kata.grading.grade [--out DIR] [--jobs N] [--sandbox auto|bwrap|none] [--test-timeout S]
-                         [--topic-timeout S] [--memory-mb M] [--topics a,b] [--png] SUBMISSION...
+                         [--topic-timeout S] [--memory-mb M] [--disk-mb D] [--topics a,b] [--png]
+                         [--hidden DIR] SUBMISSION...
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from kata.core import manifest
 from kata.core.protocol import WorkerPool
-from kata.grading import limits, sandbox, stats
+from kata.grading import hidden, limits, sandbox, stats
 from kata.grading.jobs import CANARY, Run, grading_env, hash_tree, impl_dir, run_topic
 from kata.grading.live import Live
 from kata.grading.reports import TopicResult, total_percent, write_reports
@@ -56,11 +60,12 @@ def make_template(dest: Path) -> None:
 
 
 def collect(template: Path, topics: list[str]) -> tuple[dict[str, list[dict]], int]:
-    """The graded tests of each topic (nodeid, exercise, points) and the number of canaries, from the pristine suite."""
+    """The graded tests of each topic (nodeid, exercise, points, visibility) and the number of canaries,
+    from the pristine suite and the hidden tests in `template`."""
     listing = template / "collected.json"
     proc = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "--impl-dir=.", "-p",
                            "kata.grading.grading_plugin", f"--kata-collect={listing}", "-p", "no:cacheprovider",
-                           *[f"tests/test_{t}.py" for t in topics], CANARY],
+                           *[f for t in topics for f in hidden.test_files(template, t)], CANARY],
                           cwd=template, capture_output=True, text=True, env=grading_env())
     if proc.returncode != 0 or not listing.is_file():
         raise SystemExit(f"grade: could not collect the pristine suite:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
@@ -69,7 +74,7 @@ def collect(template: Path, topics: list[str]) -> tuple[dict[str, list[dict]], i
     by_topic: dict[str, list[dict]] = {t: [] for t in topics}
     for item in items:
         if not item["canary"] and not item["cuda"]:  # graded on the CPU: CUDA tests are not part of a grade
-            by_topic[item["nodeid"].split("::")[0][len("tests/test_"):-3]].append(item)
+            by_topic[hidden.topic_of(item["nodeid"])].append(item)
     return by_topic, sum(item["canary"] for item in items)
 
 
@@ -82,7 +87,9 @@ def _names(submissions: list[Path]) -> list[str]:
     return names
 
 
-def main(argv: list[str]) -> int:
+def main(argv: list[str], graded: dict | None = None) -> int:
+    """Grade and write the reports; `graded`, when given, also gets the names, topics and each
+    submission's TopicResults (kata/grading/prairielearn.py reports them its own way)."""
     parser = argparse.ArgumentParser(prog="nox -s grade --", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=ROOT / "grades")
@@ -93,8 +100,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--topic-timeout", type=float, default=limits.TOPIC_TIMEOUT, help="seconds per topic")
     parser.add_argument("--memory-mb", type=int, default=limits.MEMORY_MB,
                         help="address space in MiB a topic may map beyond the preloaded torch")
+    parser.add_argument("--disk-mb", type=int, default=limits.DISK_MB,
+                        help="MiB a topic's job may write to disk (one file, and its folder in all)")
     parser.add_argument("--topics", default="", help="comma-separated topics (default: all)")
     parser.add_argument("--png", action="store_true", help="draw the class statistics into OUT/stats.png")
+    parser.add_argument("--hidden", type=Path, help="a folder of hidden tests, test_<topic>.py, run beside the "
+                        "public ones (kata/grading/hidden.py)")
     args = parser.parse_args(argv)
     topics = [t for t in args.topics.split(",") if t] or manifest.topic_names()
     for t in topics:
@@ -114,8 +125,11 @@ def main(argv: list[str]) -> int:
         template = Path(tmp) / "template"
         template.mkdir()
         make_template(template)
+        if args.hidden is not None:
+            hidden.install(args.hidden, template)
         expected, canaries = collect(template, topics)
         forbid = [str(ROOT / d) for d in HIDDEN] + [str(impl_dir(s)) for s in subs] + [tmp]
+        forbid += [str(args.hidden.resolve())] if args.hidden is not None else []
         pool = WorkerPool(max(1, args.jobs), grading_env(), Path(tmp) / "boxes", wrap, preload=PLUGINS)
         run = Run(args, template, hash_tree(template), canaries, forbid, pool)
         live.begin()
@@ -136,6 +150,8 @@ def main(argv: list[str]) -> int:
             live.close()
             pool.close()
     elapsed = time.perf_counter() - start
+    if graded is not None:
+        graded.update(names=names, topics=topics, per_sub=per_sub)
     write_reports(args.out, names, per_sub, topics)
     if args.png:
         totals = [total_percent(per_sub[i], topics) for i in range(len(names))]

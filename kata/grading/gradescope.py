@@ -4,7 +4,8 @@ The zip holds, at its root, `setup.sh` and `run_autograder` (Gradescope's two re
 `requirements-autograder.txt` (the versions this repository's suite passes with here, read from
 the running environment), and the pristine harness and tests (kata/grading/sandbox.py's HARNESS: tests/,
 kata/, demos/, conftest.py, pyproject.toml), from the last commit. Never solutions/, mutants/,
-alternatives/, exercises/ or the maintainers' tests.
+alternatives/, exercises/ or the maintainers' tests. With `--hidden DIR` the instructor's hidden
+tests (kata/grading/hidden.py) are baked in as `hidden/` and graded beside the public ones.
 
 `setup.sh` assumes Gradescope's default base image, Ubuntu 22.04, whose python3 (3.10) is older
 than the kata needs: it installs Python 3.11 (from Ubuntu, else the deadsnakes PPA), a virtual
@@ -35,12 +36,13 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 from kata.core import manifest
-from kata.grading import sandbox
+from kata.grading import hidden, sandbox
 
 ROOT = manifest.ROOT
 RUNTIME = ("torch", "torchvision", "numpy", "scikit-learn", "pytest", "pytest-timeout")  # what grading imports
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 VENV = "/opt/kata-venv"
+BAKED = "hidden"  # the bundle's folder of hidden tests, graded beside the public ones when present
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image. It assumes Gradescope's
@@ -130,8 +132,8 @@ def _committed() -> dict[str, tuple[bytes, int]]:
     return {m.name: (archive.extractfile(m).read(), m.mode) for m in archive.getmembers() if m.isfile()}
 
 
-def build(dest: Path) -> Path:
-    """Write dest/autograder.zip; return its path."""
+def build(dest: Path, hidden_dir: Path | None = None) -> Path:
+    """Write dest/autograder.zip, with the hidden tests of `hidden_dir` baked in as hidden/; return its path."""
     pins = pinned()
     torch_pins = " ".join(f'"{p}"' for p in pins if p.split("==")[0] in ("torch", "torchvision"))
     generated = {
@@ -140,6 +142,9 @@ def build(dest: Path) -> Path:
         "requirements-autograder.txt": (("# The versions the kata's suite passes with, read from the environment "
                                          "that built this bundle.\n" + "\n".join(pins) + "\n").encode(), 0o644),
     }
+    if hidden_dir is not None:
+        generated.update({f"{BAKED}/{path.name}": (path.read_bytes(), 0o644)
+                          for path in hidden.files(hidden_dir).values()})
     files = {**_committed(), **generated}
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "autograder.zip"
@@ -174,6 +179,8 @@ def run(root: Path) -> int:
     jobs = os.environ.get("KATA_AUTOGRADER_JOBS") or str(min(2, _cpus()))
     with tempfile.TemporaryDirectory(prefix="kata-gradescope-") as out:
         argv = ["--out", out, "--jobs", jobs, "--sandbox", "auto", str(root / "submission")]
+        if (ROOT / BAKED).is_dir():
+            argv = ["--hidden", str(ROOT / BAKED), *argv]
         if os.environ.get("KATA_AUTOGRADER_TOPICS"):
             argv = ["--topics", os.environ["KATA_AUTOGRADER_TOPICS"], *argv]
         grade.main(argv)
@@ -188,13 +195,15 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s gradescope --", description=__doc__.splitlines()[0])
     parser.add_argument("dest", nargs="?", type=Path, help="folder for autograder.zip")
     parser.add_argument("--run", action="store_true", help="(run_autograder) grade ROOT/submission")
+    parser.add_argument("--hidden", type=Path, help="bake this folder's hidden tests into the bundle "
+                        "(kata/grading/hidden.py)")
     parser.add_argument("--root", type=Path, default=Path(os.environ.get("KATA_AUTOGRADER_ROOT", "/autograder")))
     args = parser.parse_args(argv)
     if args.run:
         return run(args.root)
     if args.dest is None:
         parser.error("give the folder to write autograder.zip into")
-    path = build(args.dest.resolve())
+    path = build(args.dest.resolve(), args.hidden)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"gradescope: wrote {path} from commit {head.strip()} ({path.stat().st_size // 1024} KiB); upload it as the "
           "assignment's autograder (README: Instructors, Gradescope)")

@@ -33,6 +33,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from kata.grading import hidden
 from kata.learn import checks
 
 
@@ -122,14 +123,36 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                      help="(grading) write the collected tests (nodeid, exercise, points, cuda, canary) to FILE")
 
 
+def _visibility(item: pytest.Item) -> str:
+    """Gradescope's visibility of a test: its marker's, else visible (public) or hidden.DEFAULT_VISIBILITY."""
+    mark = item.get_closest_marker("visibility")
+    if mark is None:
+        return hidden.DEFAULT_VISIBILITY if hidden.is_hidden(item.nodeid) else "visible"
+    value = str(mark.args[0]) if mark.args else ""
+    if value not in hidden.VISIBILITY:
+        raise pytest.UsageError(f"{item.nodeid}: visibility({value!r}) is not one of {', '.join(hidden.VISIBILITY)}")
+    return value
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     path = session.config.getoption("--kata-collect")
     if path:
         Path(path).write_text(json.dumps([
             {"nodeid": it.nodeid, "exercise": _exercise(it), "points": float(it.get_closest_marker("points").args[0])
-             if it.get_closest_marker("points") else 1.0,
+             if it.get_closest_marker("points") else 1.0, "visibility": _visibility(it),
              "cuda": it.get_closest_marker("cuda") is not None, "canary": it.get_closest_marker("canary") is not None}
             for it in session.items]))
+
+
+def _hidden_message(call: pytest.CallInfo) -> str:
+    """What a failed hidden test tells the student: the failure's message, never a line of the test."""
+    exc = call.excinfo.value
+    text = str(exc)
+    if _TIMEOUT_SIGN in text:
+        return "it ran past the per-test timeout (a loop that never ends?)"
+    if isinstance(exc, AssertionError) and (not text or text.startswith("assert ")):
+        return "a check of this hidden test did not hold"  # a plain assert's message is its source
+    return f"{type(exc).__name__}: {text}" if not isinstance(exc, pytest.fail.Exception) else text
 
 
 def _exercise(item: pytest.Item) -> str | None:
@@ -159,6 +182,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             _State.timed_out[key] = (f"not run: {_exercise(item)} already ran past the per-test timeout in {test} "
                                      "(a loop that never ends?); the rest of its tests fail at once, and the "
                                      "other exercises' tests still run")
+    if hidden.is_hidden(item.nodeid) and report.failed:  # the failure's message alone: no line of the test
+        report.longrepr = f"hidden test ({call.when}): " + (
+            _hidden_message(call) if call.excinfo is not None else "failed")
+        report.sections = []
     return report
 
 
@@ -186,6 +213,8 @@ def _disarm(tb, impl_dir: str | None, test: str) -> bool:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "canary: a grading canary, which must fail")
+    config.addinivalue_line("markers", "visibility(v): Gradescope's visibility of a hidden test's result "
+                            "(hidden, after_due_date, after_published, visible)")
     path = config.getoption("--kata-results")
     if not path:
         return

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from kata.core import manifest
 from kata.core.protocol import Job, Reply, WorkerDied, WorkerPool
+from kata.grading import hidden
 from kata.grading.reports import TopicResult
 from kata.grading.verdict import Evidence, verdict
 from kata.learn import progress
@@ -100,7 +101,8 @@ def _job(run: Run, folder: Path, source: Path, topic: str, nonce: str) -> Job:
     for name in ("impl", "tmp"):
         (folder / name).mkdir()
     shutil.copy2(source, folder / "impl" / source.name)
-    args = [f"tests/test_{topic}.py", CANARY, f"--impl-dir={folder / 'impl'}", "-p", "kata.grading.grading_plugin",
+    args = [*hidden.test_files(run.template, topic), CANARY, f"--impl-dir={folder / 'impl'}",
+            "-p", "kata.grading.grading_plugin",
             f"--kata-results={folder / 'results.json'}", *[f"--kata-forbid={d}" for d in run.forbid],
             f"--kata-writable={folder}", f"--basetemp={folder / 'pytest'}", f"--timeout={run.args.test_timeout}",
             "--timeout-method=signal", "-q", "--tb=short", "-p", "no:cacheprovider",
@@ -108,6 +110,7 @@ def _job(run: Run, folder: Path, source: Path, topic: str, nonce: str) -> Job:
     job_env = {**grading_env(), "KATA_GRADE_NONCE": nonce, "TMPDIR": str(folder / "tmp"), "HOME": str(folder / "tmp")}
     return Job(sandbox=str(folder / "sandbox"), args=args, env=job_env, log=str(folder / "log"),
                memory_mb=run.args.memory_mb, timeout=run.args.topic_timeout, drop_paths=(str(ROOT),),
+               disk_mb=run.args.disk_mb, disk_root=str(folder),
                setup="kata.grading.sandbox:enter_job")  # inside a bwrap worker: a namespace of its own
 
 
@@ -117,7 +120,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
     source, nonce = impl_dir(submission) / f"{topic}.py", secrets.token_hex(16)
     evidence = dict(source=source.name, source_present=source.is_file(), worker_died=False, timed_out=False,
                     returncode=1, payload=None, nonce=nonce, canaries=run.canaries, sandbox_unchanged=True,
-                    topic_timeout=run.args.topic_timeout)
+                    topic_timeout=run.args.topic_timeout, disk_full=False, disk_mb=run.args.disk_mb)
     if source.is_file():
         with run.pool.worker() as worker:  # the job's folder lives in the worker's box, and only while it runs
             folder = worker.box / f"job{next(run.numbers)}"
@@ -131,7 +134,7 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
                     evidence["payload"] = json.loads(read_left(folder / "results.json", 1 << 24) or "null")
                 except ValueError:
                     pass
-                evidence.update(timed_out=reply.timed_out, returncode=reply.returncode,
+                evidence.update(timed_out=reply.timed_out, disk_full=reply.disk_full, returncode=reply.returncode,
                                 sandbox_unchanged=hash_tree(folder / "sandbox") == run.hashes)
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
@@ -145,7 +148,8 @@ def run_topic(submission: Path, topic: str, expected: list[dict], run: Run) -> T
         if any(sign in output for sign in OUT_OF_MEMORY):
             output = f"ran out of memory (cap: {run.args.memory_mb} MiB beyond the preloaded libraries)\n" + output
         result.tests.append({"nodeid": item["nodeid"], "exercise": item.get("exercise"), "points": item["points"],
-                             "status": "passed" if passed else "failed", "output": output})
+                             "status": "passed" if passed else "failed", "output": output,
+                             "visibility": item.get("visibility", "visible")})
         result.earned += item["points"] if passed else 0.0
     result.seconds = time.perf_counter() - start
     return result

@@ -1,5 +1,6 @@
 """The class grader's default limits, each in one home with its reason (`python -m kata.grading.grade` and the
-Gradescope bundle read them from here; `--test-timeout`, `--topic-timeout` and `--memory-mb` override).
+Gradescope bundle read them from here; `--test-timeout`, `--topic-timeout`, `--memory-mb` and
+`--disk-mb` override).
 
 The per-test timeout comes from the slowest legitimate test, not from a round number:
 `python -m kata.maintain.bench --durations` runs `pytest --solutions --durations=0` and prints the slowest
@@ -23,6 +24,16 @@ TEST_TIMEOUT = float(math.ceil(SLOWEST_TEST_S * TEST_TIMEOUT_FACTOR))  # 27 s
 # (tests_harness/test_limits.py checks it against the manifest) plus a normal run.
 TOPIC_TIMEOUT = 300.0
 MEMORY_MB = 4096  # address space (not memory in use) a topic may map beyond the preloaded libraries
+# What one job may write, so that no submission can fill the grading machine's disk (one that wrote
+# 64 MiB chunks at import reached 5.9 GiB before it stopped on its own). A legitimate topic writes
+# its copy of the harness (about 1 MiB), pytest's tmp_path (test_production.py's checkpoints of
+# small models) and its log: a few MiB. The cap holds three ways: no file larger than it
+# (RLIMIT_FSIZE: the job dies of SIGXFSZ), no more than it in the job's folder in all (measured
+# every kata.core.zygote.DISK_POLL_S while the job runs; past it the job is killed, so it may
+# overshoot by what the disk takes in that time), and, under bubblewrap, a job's /tmp and /dev/shm
+# are tmpfs mounts of this size. Either way the topic scores 0 with the reason. With --jobs N a
+# grading machine needs about N x (DISK_MB + overshoot) free.
+DISK_MB = 512
 
 
 def derive(slowest_s: float) -> float:

@@ -1,10 +1,12 @@
 """What grading writes: grades.csv, summary.md (grades, then the class statistics of kata/grading/stats.py),
-stats.csv and, per submission, Gradescope's results.json and a log per topic. Scores are percent of
-each topic's test points; topics weigh as the manifest says.
+stats.csv and, per submission, Gradescope's results.json and a log per topic. Every score comes from
+one score sheet (`sheet`): topics weigh as the manifest says, tests within a topic as their
+`points` marker says, and the parts add up to exactly the maximum.
 
 results.json follows Gradescope's autograder specification: score, execution_time, output,
 stdout_visibility, and tests[] with name, number, score, max_score, status, output and visibility.
-Tests are visible to the learner (their failures teach); the grader's stdout is for the instructor."""
+Public tests are visible to the learner (their failures teach); a hidden test has the visibility
+its marker gives (kata/grading/hidden.py); the grader's stdout is for the instructor."""
 
 from __future__ import annotations
 
@@ -48,33 +50,63 @@ def split(total: float, weights: list[float], digits: int = DIGITS) -> list[floa
     return [u / unit for u in units]
 
 
-def shares(topics: list[str]) -> dict[str, float]:
-    """Each topic's share of 100 points, from the manifest's weights."""
-    return dict(zip(topics, split(100.0, [manifest.topic(t).weight for t in topics])))
+def sheet(results: list[TopicResult], topics: list[str], total: float = 100.0) -> list[dict]:
+    """The one score sheet every report reads (grades.csv's total, Gradescope's results.json,
+    PrairieLearn's results.json, the class statistics): a row per graded test with its name,
+    topic, exercise, score, max_score, status, output and visibility. The manifest's topic weights
+    share `total` among the topics and each test's `points` marker shares its topic's part, every
+    max_score rounded to DIGITS decimals with the rows adding up to exactly `total`. A topic that
+    was not graded is one row, scored 0, with the reason."""
+    share, rows = dict(zip(topics, split(total, [manifest.topic(t).weight for t in topics]))), []
+    for r in results:
+        if r.reason:
+            rows.append({"name": f"{r.topic}: topic not graded", "topic": r.topic, "exercise": None, "score": 0.0,
+                         "max_score": share[r.topic], "status": "failed", "output": r.reason,
+                         "visibility": "visible"})
+            continue
+        for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
+            rows.append({"name": t["nodeid"], "topic": r.topic, "exercise": t.get("exercise"),
+                         "score": max_score if t["status"] == "passed" else 0.0, "max_score": max_score,
+                         "status": t["status"], "output": t["output"], "visibility": t.get("visibility", "visible")})
+    return rows
 
 
 def total_percent(results: list[TopicResult], topics: list[str]) -> float:
-    share = shares(topics)
-    return sum(share[r.topic] * r.percent / 100.0 for r in results)
+    """A submission's total out of 100: the sum of its score sheet."""
+    return round(sum(row["score"] for row in sheet(results, topics)), DIGITS)
 
 
 def gradescope_json(results: list[TopicResult], topics: list[str], seconds: float) -> dict:
-    share, tests = shares(topics), []
-    for r in results:
-        if r.reason:
-            tests.append({"name": f"{r.topic}: topic not graded", "score": 0.0, "max_score": share[r.topic],
-                          "status": "failed", "output": r.reason})
-            continue
-        for t, max_score in zip(r.tests, split(share[r.topic], [t["points"] for t in r.tests])):
-            tests.append({"name": t["nodeid"], "score": max_score if t["status"] == "passed" else 0.0,
-                          "max_score": max_score, "status": t["status"], "output": t["output"]})
+    tests = [{k: row[k] for k in ("name", "score", "max_score", "status", "output", "visibility")}
+             for row in sheet(results, topics)]
     for number, t in enumerate(tests, start=1):
         t["number"] = str(number)
-        t["visibility"] = "visible"
     lines = ["Graded by the PyTorch kata's pristine tests (percent of each topic's tests):"]
     lines += [f"  {r.topic:<15} {r.percent:5.1f}%" + (f"  not graded: {r.reason}" if r.reason else "") for r in results]
     return {"score": round(sum(t["score"] for t in tests), DIGITS), "execution_time": round(seconds, 1),
             "output": "\n".join(lines), "stdout_visibility": "hidden", "tests": tests}
+
+
+def prairielearn_json(results: list[TopicResult], topics: list[str]) -> dict:
+    """PrairieLearn's results.json for one submission, from the score sheet with each test's
+    max_points its `points`: score in [0, 1], gradable, and tests[] with name, points, max_points,
+    message and output. A hidden test whose visibility is not "visible" shows only its points
+    (PrairieLearn shows every test it is given, before and after a deadline alike)."""
+    possible = sum(r.possible for r in results) or 1.0
+    rows = sheet(results, topics, total=possible) if len(topics) == 1 else sheet(results, topics)
+    tests, hidden_count = [], 0
+    for row in rows:
+        first = row["output"].strip().splitlines()[-1] if row["output"].strip() else ""
+        test = {"name": row["name"], "points": row["score"], "max_points": row["max_score"],
+                "message": "passed" if row["status"] == "passed" else first, "output": row["output"]}
+        if row["visibility"] != "visible":
+            hidden_count += 1
+            test.update(name=f"hidden test {hidden_count}", message=row["status"], output="")
+        tests.append(test)
+    earned, most = sum(t["points"] for t in tests), sum(t["max_points"] for t in tests)
+    lines = [f"{r.topic}: {r.percent:.1f}%" + (f" (not graded: {r.reason})" if r.reason else "") for r in results]
+    return {"gradable": True, "score": round(earned / most, DIGITS + 2) if most else 0.0,
+            "message": "; ".join(lines), "output": "\n".join(lines), "tests": tests}
 
 
 def write_reports(out: Path, names: list[str], per_sub: dict[int, list[TopicResult]], topics: list[str]) -> None:

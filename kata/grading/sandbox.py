@@ -12,8 +12,9 @@ submission is ever in it. No network (--unshare-net), its own PID, IPC and UTS n
 user namespace whose root has no power outside it.
 
 Each job's child then unshares a PID and a mount namespace of its own (`enter_job`): it is PID 1
-of a namespace that dies with it, sees a /proc of its own, gets a fresh /tmp and /dev/shm, and
-drops every capability before any submission code runs. A bwrap run as real root without a user
+of a namespace that dies with it, sees a /proc of its own, gets a fresh /tmp and /dev/shm (each a
+tmpfs no larger than the job's disk cap, kata/grading/limits.py), and drops every capability
+before any submission code runs. A bwrap run as real root without a user
 namespace keeps root's capabilities (it could remount / read-write): that layout is never used.
 
 `problem()` says why bwrap cannot be used here ("" when it can); grading's `--sandbox auto`
@@ -26,6 +27,7 @@ import ctypes
 import functools
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -154,6 +156,13 @@ def _drop_capabilities(libc) -> None:
     _ok(libc.capset(ctypes.byref(_CapHeader(0x20080522, 0)), (_CapData * 2)()), "capset")
 
 
+def _tmpfs_size() -> bytes | None:
+    """The mount option that caps a job's /tmp and /dev/shm at the job's file-size cap (its
+    RLIMIT_FSIZE, set before this runs: kata/grading/limits.py's DISK_MB), or None without a cap."""
+    cap = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    return None if cap == resource.RLIM_INFINITY else f"size={cap}".encode()
+
+
 def enter_job() -> None:
     """In a job's forked child inside a bwrap worker: continue as PID 1 of a fresh PID and mount
     namespace with its own /proc, /tmp and /dev/shm and no capabilities. The process that called
@@ -173,9 +182,10 @@ def enter_job() -> None:
         os._exit(code if code >= 0 else 128 - code)
     _ok(libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
     _ok(libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None), "mount /proc")
-    _ok(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, None), "mount /tmp")
+    size = _tmpfs_size()
+    _ok(libc.mount(b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount /tmp")
     if os.path.isdir("/dev/shm"):
-        _ok(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, None), "mount /dev/shm")
+        _ok(libc.mount(b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size), "mount /dev/shm")
     for stash, path in json.loads(keep):
         if os.path.isdir(stash):
             os.makedirs(path, exist_ok=True)

@@ -2,7 +2,8 @@
 
 An exercise's tests are the tests marked with it (`@pytest.mark.exercise`, recorded per test by
 `--kata-collect`). For each exercise: the share of submissions that passed every one of its
-tests ("solved by") and the share of all its test runs that passed ("tests passed"). The
+tests ("solved by") and the share of all its test runs that passed ("tests passed"), each test
+counted with its `points`, as in the grades (kata/grading/reports.py's score sheet). The
 weakest come first, each with the pitfall it teaches: the manifest's words for the first
 pitfall whose mutant names that exercise (`Pitfall: ... (<topic>.<exercise>).`), else its first
 hint. `stats.csv` holds the table; `summary.md` gets it with the distribution of the totals;
@@ -55,14 +56,15 @@ def exercise_rows(per_sub: dict[int, list], topics: list[str]) -> list[dict]:
         names = sorted({t.get("exercise") for r in results for t in r.tests if t.get("exercise")},
                        key=lambda n: order.index(n) if n in order else len(order))
         for name in names:
-            runs = [[t["status"] == "passed" for t in r.tests if t.get("exercise") == name] for r in results]
+            runs = [[(t["status"] == "passed", t.get("points", 1.0)) for t in r.tests if t.get("exercise") == name]
+                    for r in results]
             runs = [run for run in runs if run]
-            tests = sum(len(run) for run in runs)
+            points = sum(p for run in runs for _, p in run)
+            solved = sum(all(ok for ok, _ in run) for run in runs)
             rows.append({
                 "topic": topic, "exercise": name, "tests": len(runs[0]) if runs else 0, "submissions": len(runs),
-                "solved_by": sum(all(run) for run in runs),
-                "solved_pct": 100.0 * sum(all(run) for run in runs) / len(runs) if runs else 0.0,
-                "tests_passed_pct": 100.0 * sum(sum(run) for run in runs) / tests if tests else 0.0,
+                "solved_by": solved, "solved_pct": 100.0 * solved / len(runs) if runs else 0.0,
+                "tests_passed_pct": 100.0 * sum(p for run in runs for ok, p in run if ok) / points if points else 0.0,
                 "teaches": teaches(topic, name),
             })
     return sorted(rows, key=lambda r: (r["tests_passed_pct"], r["solved_pct"]))

@@ -23,6 +23,8 @@ class Evidence:
     canaries: int  # canary tests collected, every one of which must be reported failed
     sandbox_unchanged: bool  # the grader's files hash as they did before the run
     topic_timeout: float = 0.0  # seconds, for the message
+    disk_full: bool = False  # the job's folder grew past the disk cap and the job was killed
+    disk_mb: int = 0  # the disk cap, for the message
 
 
 def verdict(e: Evidence) -> str:
@@ -30,6 +32,9 @@ def verdict(e: Evidence) -> str:
         return "the grading worker running this topic was killed (by the submission?)"
     if e.timed_out:
         return f"timed out: the topic ran past its {e.topic_timeout:g} s limit and was stopped"
+    if e.disk_full or e.returncode == -signal.SIGXFSZ:
+        return (f"out of disk: the topic wrote more than the {e.disk_mb} MiB a job may write "
+                "(a file or its folder in all) and was stopped")
     if not e.source_present:
         return f"no {e.source} in the submission"
     if e.returncode < 0:

@@ -18,6 +18,10 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
+from kata.learn.explain import raised  # noqa: F401
+
+# `raised(err)` is re-exported: a test that catches an error words it with it
+
 _current_exercise: str | None = None
 
 

@@ -12,12 +12,19 @@
 - A stub's NotImplementedError and a file that does not import are cheap to report and shown
   once (one line per unsolved exercise, one block per broken file); every such test still counts
   as failed.
-- After the run: progress per topic, skipped CUDA tests, the next exercise with its first hint,
-  and the outcomes saved for `nox -s progress` (kata/learn/progress.py).
+- Every failure starts with its `[topic.exercise]` line: an exception from the learner's code or from
+  inside torch (any type) is worded by kata/learn/explain.py (the call, its tensors, the likely cause;
+  `--tb=long` keeps the raw traceback); a demo test whose topic has a failing exercise is one line.
+- An exercise's name is a keyword of its tests (`pytest -k lm_loss`).
+- After the run: progress per topic, skipped CUDA tests, the exercises none of whose tests can run here
+  ("not checked here (needs CUDA)", never done), the next exercise with its first hint (a bug hunt's
+  summary shows no hint: its failure is the symptom), and the outcomes saved for `nox -s progress`
+  (kata/learn/progress.py).
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 from collections import defaultdict
@@ -26,10 +33,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from _pytest._code.code import ReprFileLocation, TerminalRepr
 from _pytest.reports import TestReport
 
 from kata.core import manifest, threads
-from kata.learn import checks, progress
+from kata.learn import checks, explain, progress
 from kata.learn.impl import Implementation, ImplementationError, InProcess, load_topic
 
 _IMPL_DIR = pytest.StashKey[Path]()
@@ -42,7 +50,9 @@ _DESELECTED = pytest.StashKey[dict]()  # topic -> tests deselected by -k / -m
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kata", "PyTorch kata")
-    group.addoption("--solutions", action="store_true", help="grade the reference solutions/ instead of exercises/")
+    shipped = (manifest.ROOT / "solutions").is_dir()  # the student edition offers nothing it cannot run
+    group.addoption("--solutions", action="store_true",
+                    help="grade the reference solutions/ instead of exercises/" if shipped else argparse.SUPPRESS)
     group.addoption("--impl-dir", metavar="DIR", help="grade the <topic>.py files in DIR (a learner's submission)")
     group.addoption("--kata-first", metavar="TOPIC.EXERCISE", help="run this exercise's tests first")
     group.addoption("--kata-exercise", metavar="TOPIC.EXERCISE", help="run only this exercise's tests")
@@ -57,7 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
     only = config.getoption("--kata-exercise", None)
     if only:
         try:
-            manifest.find_exercise(only)
+            config.option.kata_exercise = manifest.find_exercise(only).qualname  # a bare name one topic has works
         except KeyError as err:
             raise pytest.UsageError(f"--kata-exercise={only}: {err.args[0]}") from None
     threads.apply()  # one torch thread unless KATA_TORCH_THREADS says otherwise (kata/core/threads.py)
@@ -146,6 +156,13 @@ def _exercise_of(item: pytest.Item) -> manifest.Exercise | None:
         raise pytest.UsageError(f"{item.nodeid}: {err.args[0]}") from None
 
 
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """The exercise's name is a keyword of each of its tests: `pytest -k lm_loss` selects them (-k matches
+    substrings, so `-k batch` also takes every test whose name holds "batch"; --kata-exercise is exact)."""
+    if _topic_of(item) is not None and list(item.iter_markers("exercise")):
+        item.extra_keyword_matches.add(_exercise_of(item).name)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     order = {name: i for i, name in enumerate(manifest.topic_names())}
     first = config.getoption("--kata-first")
@@ -222,6 +239,10 @@ def pytest_runtest_call(item: pytest.Item):
     checks.set_current_exercise(ex.qualname if ex else None)
     try:
         return (yield)
+    except AssertionError as err:
+        if ex is not None and explain.teaches(ex.qualname, err):
+            err.__suppress_context__ = True  # a check failed inside an except block: the lesson, not what it caught
+        raise
     finally:
         checks.set_current_exercise(None)
 
@@ -268,13 +289,71 @@ class _CheapReports:
                           user_properties=item.user_properties)
 
 
+class _Taught(TerminalRepr):
+    """A failure that did not teach (a raw exception, a bare assert), as kata.learn.explain words it."""
+
+    def __init__(self, text: str, path: str, lineno: int):
+        self.text = text
+        self.reprcrash = ReprFileLocation(path, lineno, text.splitlines()[0])
+
+    def toterminal(self, tw) -> None:
+        for i, line in enumerate(self.text.splitlines()):
+            tw.line(line, red=i == 0, bold=i == 0)
+
+
+def _teach(item: pytest.Item, ex: manifest.Exercise, call: pytest.CallInfo, report: TestReport) -> bool:
+    """Every failure starts with its [topic.exercise] line: one that does not (an exception from the
+    learner's code or from inside torch, of any type) is named here, unless --tb=long/native asks for
+    the raw traceback. True when the failure is one line that needs no "stuck?" pointer."""
+    if not report.failed or call.excinfo is None or item.nodeid in item.config.stash[_CONDENSED]:
+        return False
+    exc = call.excinfo.value
+    if ex.name == "demo" and report.when == "call":
+        failing = _failing_before(item, ex.topic)
+        if failing:  # the demo runs on the learner's code: the exercise that fails is the lesson, not the demo
+            them = "it" if len(failing) == 1 else "them"
+            text = (f"[{ex.qualname}] the demo needs {', '.join(failing)}, which fail{'s' if len(failing) == 1 else ''}"
+                    f" on {'its' if len(failing) == 1 else 'their'} own tests: fix {them} first")
+            report.longrepr = _Taught(text, str(item.path), item.location[1] or 0)
+            report.sections = [s for s in report.sections if not s[0].startswith("Captured")]
+            return True
+    if explain.teaches(ex.qualname, exc) or item.config.option.tbstyle in ("long", "native"):
+        return False
+    try:
+        text, path, lineno = explain.explain(ex.qualname, exc)
+    except Exception:  # noqa: BLE001 - never let the wording of a failure break the run: keep pytest's own
+        return False
+    report.longrepr = _Taught(text + "\n  (the whole traceback: rerun with --tb=long)", path, lineno)
+    return False
+
+
+def _failing_before(item: pytest.Item, topic: str) -> list[str]:
+    """The topic's exercises (the demo aside) that failed in this run, or in the last recorded run when this
+    one did not run them (`-k demo`)."""
+    config = item.config
+    ran, failing = set(), set()
+    for other in config.stash[_ITEMS]:
+        ex = _exercise_of(other)
+        state = config.stash[_OUTCOMES].get(other.nodeid)
+        if ex is None or ex.topic != topic or ex.name == "demo" or state is None:
+            continue
+        ran.add(ex.qualname)
+        if state == "failed":
+            failing.add(ex.qualname)
+    if config.stash[_IN_PROCESS] is None:
+        failing |= {t["exercise"] for t in progress.tests_of(config.stash[_IMPL_DIR])
+                    if t["outcome"] == "failed" and t["exercise"] not in ran}
+    return [ex.qualname for ex in manifest.topic(topic).exercises if ex.qualname in failing and ex.name != "demo"]
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     ex = _exercise_of(item)
     if ex is None:
         return report
-    if report.failed and ex.hints and item.nodeid not in item.config.stash[_CONDENSED]:
+    one_line = _teach(item, ex, call, report)
+    if report.failed and ex.hints and item.nodeid not in item.config.stash[_CONDENSED] and not one_line:
         report.sections.append(("kata", f"stuck? {_hint_command(item.config, ex.qualname)}"))
     outcomes = item.config.stash[_OUTCOMES]
     if report.skipped:
@@ -316,6 +395,9 @@ def _condense_failure_sections(reporter, config: pytest.Config) -> None:
     wrap("summary_errors", "error")
 
 
+_QUALNAME_WIDTH = max(len(e.qualname) for t in manifest.topics() for e in t.exercises)  # every name lines up
+
+
 def _write_condensed(reporter, config: pytest.Config) -> None:
     if config.option.tbstyle == "no":
         return
@@ -342,7 +424,7 @@ def _write_condensed(reporter, config: pytest.Config) -> None:
             raised = messages[0].split(" is not implemented yet: ", 1)[-1]
             where, _, nudge = raised.partition(": ")
             text = nudge if where == qualname else f"waits for {where}" if nudge else raised
-            reporter.write_line(f"  {qualname:<34} {len(messages):>3} test(s)  {text}"[:160])
+            reporter.write_line(f"  {qualname:<{_QUALNAME_WIDTH}} {len(messages):>3} test(s)  {text}"[:160])
 
 
 def _bar(done: int, total: int, width: int = 20) -> str:
@@ -372,6 +454,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     condensed = config.stash.get(_CONDENSED, {})
     per_topic: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # passed, graded, not run
     cuda_skipped = 0
+    ran: dict[str, int] = defaultdict(int)  # qualname -> tests that ran (or would have, but for -x)
+    cuda_only: dict[str, int] = defaultdict(int)  # qualname -> tests skipped for want of CUDA
     first_failing: manifest.Exercise | None = None
     first_broken: str | None = None
     for item in items:
@@ -379,11 +463,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         if ex is None:
             continue
         state = outcomes.get(item.nodeid)
+        needs_cuda = item.get_closest_marker("cuda") is not None and not torch.cuda.is_available()
         if state == "skipped":
             cuda_skipped += item.get_closest_marker("cuda") is not None
+            cuda_only[ex.qualname] += needs_cuda
             continue
-        if state is None and item.get_closest_marker("cuda") is not None and not torch.cuda.is_available():
+        if state is None and needs_cuda:
             continue  # not run (-x stopped first) and would have been skipped anyway
+        ran[ex.qualname] += 1
         per_topic[ex.topic][1] += 1
         per_topic[ex.topic][2] += state is None
         if state == "passed":
@@ -392,6 +479,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             first_failing = ex
             if condensed.get(item.nodeid, ("",))[0] == "import":
                 first_broken = condensed[item.nodeid][1]
+    unchecked: dict[str, list[str]] = defaultdict(list)  # topic -> exercises none of whose tests can run here
+    for qualname in cuda_only:
+        if not ran[qualname]:
+            ex = manifest.find_exercise(qualname)
+            unchecked[ex.topic].append(ex.name)
     where = _where(config)
     tw = terminalreporter
     if not per_topic:
@@ -403,13 +495,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     deselected = config.stash[_DESELECTED]
     tw.write_sep("=", f"kata progress: {where}")
     for i, t in enumerate(manifest.topics(), start=1):
-        if t.name not in per_topic:
+        if t.name not in per_topic and t.name not in unchecked:
             continue
-        done, total, _ = per_topic[t.name]
-        mark = "done" if done == total else ""
+        done, total, _ = per_topic.get(t.name, (0, 0, 0))
+        mark = "done" if done == total and not unchecked[t.name] else ""
+        if unchecked[t.name]:
+            mark = f"not checked here (needs CUDA): {', '.join(unchecked[t.name])}"
         if deselected.get(t.name):
             mark += f" (a selection: {deselected[t.name]} more test(s) of this topic not selected)"
-        tw.write_line(f"  {i:>2} {t.name:<15} {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
+        width = max(len(name) for name in manifest.topic_names())
+        tw.write_line(f"  {i:>2} {t.name:<{width}}  {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
     if cuda_skipped:
         tw.write_line(f"  {cuda_skipped} CUDA test(s) skipped: no CUDA device here (they run where there is one).")
     not_run = sum(v[2] for v in per_topic.values())
@@ -423,7 +518,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             tw.write_line(f"  next: {first_failing.qualname} in {where}")
         else:
             tw.write_line(f"  next: {where}{first_failing.topic}.py::{first_failing.name}")
-        if first_failing.hints:
+        if first_failing.bughunt:  # the failure shows the symptom; the cause is for the learner to find
+            tw.write_line("  hint: a bug hunt: the failure above is the symptom; the hints give the cause, one by one")
+            tw.write_line(f"  more: {_hint_command(config, first_failing.qualname)}")
+        elif first_failing.hints:
             tw.write_line(f"  hint: {first_failing.hints[0]}")
             tw.write_line(f"  more: {_hint_command(config, first_failing.qualname)}")
     else:

@@ -5,7 +5,7 @@ committed) at the end of every run; a run of one topic or a `-k` selection updat
 it ran. Runs made by the kata's own tools (check, mutants, grading, bench) set KATA_NO_STATE=1 and
 leave it alone.
 
-    python -m kata.learn.progress [--solutions | --impl-dir=DIR]
+    python -m kata.learn.progress [--impl-dir=DIR]
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def status(tests: list[dict]) -> str:
         return f"{failed} of {failed + passed} test(s) failing"
     if passed:
         return f"done ({passed} test(s))"
-    return "skipped here (needs CUDA)"
+    return "not checked here (needs CUDA)"
 
 
 def report(impl_dir: Path) -> list[str]:
@@ -87,13 +87,14 @@ def report(impl_dir: Path) -> list[str]:
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["updated"]))
     lines = [f"kata progress of {shown}/ (last run {when}; nothing was run now)"]
     next_up = None
+    width = max(len(e.name) for t in manifest.topics() for e in t.exercises)  # the longest name lines up too
     for i, t in enumerate(manifest.topics(), start=1):
         lines.append(f"{i:>2} {t.name}")
         for ex in t.exercises:
             text = status(by_exercise.get(ex.qualname, []))
-            if next_up is None and not text.startswith(("done", "skipped")):
+            if next_up is None and not text.startswith(("done", "not checked here")):
                 next_up = ex
-            lines.append(f"     {ex.name:<28} {text}")
+            lines.append(f"     {ex.name:<{width}}  {text}")
     if next_up is not None:
         lines.append(f"next: {shown}/{next_up.topic}.py::{next_up.name}  (pytest tests/test_{next_up.topic}.py)")
     return lines
@@ -101,11 +102,12 @@ def report(impl_dir: Path) -> list[str]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="nox -s progress --", description=__doc__.splitlines()[0])
-    parser.add_argument("--solutions", action="store_true", help="the reference solutions' last run")
+    if (manifest.ROOT / "solutions").is_dir():  # the student edition ships none
+        parser.add_argument("--solutions", action="store_true", help="the reference solutions' last run")
     parser.add_argument("--impl-dir", metavar="DIR", help="the last run of the files in DIR")
     args = parser.parse_args(argv)
     folder = Path(args.impl_dir).resolve() if args.impl_dir else manifest.ROOT / (
-        "solutions" if args.solutions else "exercises")
+        "solutions" if getattr(args, "solutions", False) else "exercises")
     print("\n".join(report(folder)))
     return 0
 

@@ -6,7 +6,10 @@ topic file (in exercises/, or the folder given with --impl-dir=DIR), the topic's
 manifest, and nothing else (no .venv, .nox or .git). The exercise that failed last runs first. A
 save during a run restarts it. Ctrl-C stops it.
 
-    python -m kata.learn.watch [TOPIC] [--impl-dir=DIR | --solutions] [--interval S] [PYTEST_ARGS...]
+    python -m kata.learn.watch [TOPIC] [--impl-dir=DIR] [-x] [-k EXPR] [--kata-exercise=TOPIC.EXERCISE]
+                               [--interval S] [PYTEST_ARGS...]
+
+It prints the kata's own lines (the failures and the progress summary), not pytest's header.
 """
 
 from __future__ import annotations
@@ -52,9 +55,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("topic", nargs="?", help="the topic to watch (default: every topic)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--impl-dir", metavar="DIR", help="watch and grade the <topic>.py files in DIR")
-    where.add_argument("--solutions", action="store_true", help="watch and grade solutions/")
+    if (manifest.ROOT / "solutions").is_dir():  # the student edition ships none: it offers nothing it cannot run
+        where.add_argument("--solutions", action="store_true", help="watch and grade solutions/")
+    parser.add_argument("-x", "--exitfirst", action="store_true", help="stop each run at the first failure")
+    parser.add_argument("-k", metavar="EXPR", help="only the tests (or exercises) whose names match, as pytest -k")
+    parser.add_argument("--kata-exercise", metavar="TOPIC.EXERCISE", help="only this exercise's tests")
     parser.add_argument("--interval", type=float, default=0.05, help="seconds between looks at the files")
-    args, pytest_args = parser.parse_known_args(argv)  # anything else goes to pytest (-x, -k NAME, ...)
+    args, pytest_args = parser.parse_known_args(argv)  # anything else goes to pytest as it is
+    pytest_args = [*(["-x"] if args.exitfirst else []), *(["-k", args.k] if args.k else []),
+                   *([f"--kata-exercise={args.kata_exercise}"] if args.kata_exercise else []), *pytest_args]
+    args.solutions = getattr(args, "solutions", False)
+    if args.kata_exercise:
+        try:
+            args.topic = args.topic or manifest.find_exercise(args.kata_exercise).topic
+        except KeyError as err:
+            parser.error(err.args[0])
     topics = [manifest.topic(args.topic).name] if args.topic else manifest.topic_names()
     if args.impl_dir:
         impl_dir = Path(args.impl_dir).resolve()
@@ -74,6 +89,7 @@ def main(argv: list[str]) -> int:
     def start() -> tuple[int, float]:
         first = _first_failing(impl_dir, args.topic)
         pytest_argv = [*[f"tests/test_{t}.py" for t in topics], *select, "-p", "no:cacheprovider",
+                       "-q", "-rN",  # the kata's lines, without pytest's header and short summary
                        "-W", "ignore::pytest.PytestAssertRewriteWarning",  # the plugin is preloaded, by design
                        *([f"--kata-first={first}"] if first else []), *pytest_args]
         job = Job(sandbox=str(manifest.ROOT), args=pytest_argv)

@@ -4,7 +4,9 @@ mutants/<topic>/<pitfall>.py is a deliberately wrong `<topic>` module (usually t
 one exercise replaced by a plausible mistake). Each runs against tests/test_<topic>.py in its
 own process (forked from a worker that imported torch once), from a temporary folder through
 `--impl-dir`; a mutant that passes every test
-"survives", and the run fails. Every pitfall listed in kata/curriculum.toml needs its mutant file,
+"survives", and the run fails. Every test of the topic runs (not only up to the first failure), and
+every one that fails must start with its `[topic.exercise]` line (a raw exception or a bare assert
+teaches nothing: `untaught`). Every pitfall listed in kata/curriculum.toml needs its mutant file,
 and every mutant file needs its line there.
 
 alternatives/<topic>/<style>.py is the other way round: a correct implementation in another style,
@@ -19,10 +21,12 @@ the reference's style.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -35,18 +39,41 @@ MUTANTS = manifest.ROOT / "mutants"
 ALTERNATIVES = manifest.ROOT / "alternatives"
 
 
-def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple[str, int, float, str]:
+def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple:
+    """Every test of the topic on one module (not only up to the first failure: each failing test must
+    teach, see `untaught`). Returns (name, exit code, seconds, output, (failing tests without their line,
+    how many tests failed))."""
     with tempfile.TemporaryDirectory(prefix=f"mutant-{path.stem}-") as tmp:
         shutil.copy(path, Path(tmp) / f"{topic}.py")
-        log = Path(tmp) / "log.txt"
+        log, junit = Path(tmp) / "log.txt", Path(tmp) / "junit.xml"
         job = Job(sandbox=str(manifest.ROOT), env=env, log=str(log), memory_mb=16384, timeout=600,
-                  args=[f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-x", "-q", "--tb=line",
+                  args=[f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-q", "--tb=line", f"--junitxml={junit}",
                         "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"])
         start = time.perf_counter()
         with pool.worker() as worker:
             reply = worker.run(job)
         output = log.read_text(errors="replace") if log.is_file() else ""
-        return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output
+        raw = untaught(junit, topic) if junit.is_file() else []
+        failing = sum(1 for case in ET.parse(junit).getroot().iter("testcase")
+                      if any(c.tag in ("failure", "error") for c in case)) if junit.is_file() else 0
+        return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output, (raw, failing)
+
+
+def untaught(junit: Path, topic: str) -> list[str]:
+    """The failing tests of a JUnit report whose message does not start with the `[topic.exercise]`
+    line of one of the topic's exercises: a raw exception or a bare assert, which teaches nothing."""
+    names = {e.name for e in manifest.topic(topic).exercises}
+    out = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        for child in case:
+            if child.tag not in ("failure", "error"):
+                continue
+            message = (child.get("message") or child.text or "").strip()
+            first = message.splitlines()[0] if message else ""
+            found = re.match(r"(?:\w+(?:\.\w+)*: )?\[(\w+)\.(\w+)\]", first)
+            if not (found and found[1] == topic and found[2] in names):
+                out.append(f"{case.get('name')}: {first[:140]}")
+    return out
 
 
 def _cuda_available() -> bool:
@@ -57,7 +84,7 @@ def _cuda_available() -> bool:
 
 def _first_failure(output: str) -> str:
     for line in output.splitlines():
-        if "AssertionError: [" in line:
+        if "AssertionError: [" in line or re.search(r"^\S+:\d+: \[\w+\.\w+\] ", line):
             return line.strip()[:160]
     for line in output.splitlines():
         if "AssertionError" in line or "Error:" in line or line.startswith("E "):
@@ -84,16 +111,23 @@ def judge(jobs: list[tuple[str, Path]], *, expect: str) -> tuple[int, list[str]]
     """Run the jobs; `expect` "rejected" (a mutant: some test fails) or "accepted" (an alternative:
     every test passes). Returns how many met the expectation and a line per one that did not."""
     met, problems = 0, []
-    for name, rc, secs, out in run_all(jobs):
+    raw_total = failing_total = 0
+    width = max((len(f"{t}/{p.stem}") for t, p in jobs), default=0)
+    for name, rc, secs, out, (raw, failing) in run_all(jobs):
+        raw_total, failing_total = raw_total + len(raw), failing_total + failing
+        problems += [f"{name}: a failing test without its [topic.exercise] line: {line}" for line in raw]
         if rc not in (0, 1):
             problems.append(f"{name}: pytest exited {rc} (not a test failure):\n{out[-1500:]}")
         elif (rc == 1) == (expect == "rejected"):
             met += 1
-            print(f"  {expect:<9} {name:<45} {secs:5.1f}s  {_first_failure(out) if rc else ''}".rstrip())
+            print(f"  {expect:<9} {name:<{width}} {secs:5.1f}s  {_first_failure(out) if rc else ''}".rstrip())
         elif rc == 0:
             problems.append(f"{name}: SURVIVED - every test of its topic passed on this wrong implementation")
         else:
             problems.append(f"{name}: REJECTED, yet it is a correct implementation: {_first_failure(out)}")
+    if expect == "rejected":
+        print(f"  {raw_total} of {failing_total} failing test(s) over {len(jobs)} module(s) without their "
+              "[topic.exercise] line")
     return met, problems
 
 

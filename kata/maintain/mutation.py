@@ -11,7 +11,7 @@ Not mutated: type annotations (never evaluated: every module has `from __future_
 annotations`), the `if __name__ == "__main__":` entry point (not part of any contract), and a
 mutant whose syntax tree, annotations aside, equals the solution's or an earlier mutant's.
 
-The report, kata/maintain/mutation/<topic>.toml, holds the hashes of the solution and the tests it
+The report, mutants/<topic>/report.toml, holds the hashes of the solution and the tests it
 ran on, the counts, and every survivor with its kind and a one-line reason, which a person writes:
 
 - `equivalent`: no observable change (the reason says why, e.g. "1e-12 and 1e-11 both far below
@@ -48,7 +48,6 @@ from kata.core import manifest
 from kata.core.protocol import Job, WorkerPool
 from kata.learn import progress
 
-REPORTS = manifest.ROOT / "kata" / "maintain" / "mutation"
 BAR = 98.0  # percent of the non-equivalent mutants that the tests must kill, per topic
 KINDS = ("equivalent", "open")
 
@@ -195,7 +194,9 @@ def run_topic(topic: str, pool: WorkerPool, env: dict[str, str], jobs: int) -> d
 
 # ---------------------------------------------------------------- the report
 def report_path(topic: str, root: Path | None = None) -> Path:
-    return (root or manifest.ROOT) / "kata" / "maintain" / "mutation" / f"{topic}.toml"
+    """Beside the topic's hand-written mutants: like them, it quotes the solution, and goes wherever mutants/
+    goes (never into the edition, a grading sandbox or a bundle)."""
+    return (root or manifest.ROOT) / "mutants" / topic / "report.toml"
 
 
 def load(topic: str, root: Path | None = None) -> dict | None:
@@ -218,10 +219,12 @@ def _q(s: str) -> str:
 
 def write(result: dict, old: dict | None) -> Path:
     """Write the report, keeping the kind and reason of every survivor that is still the same change."""
-    kept = {(s["id"].split("#")[0], s["before"], s["after"]): s for s in (old or {}).get("survivor", [])}
+    earlier = (old or {}).get("survivor", [])
+    by_id = {(s["id"], s["before"], s["after"]): s for s in earlier}  # the same mutant, if nothing moved
+    kept = {(s["id"].split("#")[0], s["before"], s["after"]): s for s in earlier}  # else the same change
     survivors = []
     for m in result["survivors"]:
-        prior = kept.get((m.id.split("#")[0], m.before, m.after), {})
+        prior = by_id.get((m.id, m.before, m.after)) or kept.get((m.id.split("#")[0], m.before, m.after), {})
         survivors.append({"id": m.id, "line": m.line, "before": m.before, "after": m.after,
                           "kind": prior.get("kind", ""), "reason": prior.get("reason", "")})
     report = {**result, "survivor": survivors}

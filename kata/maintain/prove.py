@@ -6,11 +6,14 @@
    the notebooks are those that exercises/ and the manifest generate (kata.maintain.notebook_build);
 4. the whole suite passes on solutions/;
 5. every test that runs fails on the shipped exercises/ (any that passes is listed);
-6. every wrong implementation under mutants/ is rejected by its topic's tests (kata.maintain.mutants);
+6. every wrong implementation under mutants/ is rejected by its topic's tests, and every test that fails
+   on it starts with its `[topic.exercise]` line (kata.maintain.mutants);
 7. every correct implementation under alternatives/ passes them (kata.maintain.mutants --alternatives);
-8. every topic's mutation report (kata/maintain/mutation/<topic>.toml, written by `nox -s mutation`) is
+8. every topic's mutation report (mutants/<topic>/report.toml, written by `nox -s mutation`) is
    current, scores at least kata.maintain.mutation.BAR, and explains each survivor;
-9. the harness's own tests (tests_harness/) pass.
+9. the harness's own tests (tests_harness/) pass;
+10. the student edition built from the last commit offers nothing it cannot run: no --solutions in its
+   `--help`s, no learner-facing text (README, exercises, demos, notebooks) that names solutions to run.
 
 Exits non-zero if any step fails; prints one line per step at the end.
 """
@@ -23,10 +26,11 @@ import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 from kata.core import manifest
 from kata.learn import progress, reset
-from kata.maintain import checklist, conventions, drift, mutants, mutation, notebook_build
+from kata.maintain import checklist, conventions, drift, mutants, mutation, notebook_build, release
 
 ROOT = manifest.ROOT
 
@@ -120,7 +124,7 @@ def step_exercises(tmp: str) -> tuple[bool, str]:
 
 
 def step_mutants() -> tuple[bool, str]:
-    return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected"
+    return mutants.main([]) == 0, "every wrong implementation under mutants/ is rejected, every failure teaching"
 
 
 def step_alternatives() -> tuple[bool, str]:
@@ -143,6 +147,18 @@ def step_harness() -> tuple[bool, str]:
     return proc.returncode == 0, f"harness self-tests: {tail[0].strip('= ')}"
 
 
+def step_edition(tmp: str) -> tuple[bool, str]:
+    dest = os.path.join(tmp, "edition")
+    proc = subprocess.run([sys.executable, "-m", "kata.maintain.release", dest], cwd=ROOT, capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        return False, f"the edition could not be built: {proc.stderr.strip()[-300:]}"
+    found = release.edition_problems(Path(dest))
+    for p in found:
+        print(f"  edition: {p}")
+    return not found, f"the student edition offers nothing it cannot run ({len(found)} problem(s))"
+
+
 def main(argv: list[str]) -> int:
     steps = {
         "lint": step_lint,
@@ -156,6 +172,7 @@ def main(argv: list[str]) -> int:
         "alternatives": step_alternatives,
         "mutation": step_mutation,
         "harness": step_harness,
+        "edition": step_edition,
     }
     chosen = argv or list(steps)
     unknown = [s for s in chosen if s not in steps]
@@ -168,7 +185,7 @@ def main(argv: list[str]) -> int:
             print(f"--- check: {name}", flush=True)
             start = time.perf_counter()
             fn = steps[name]
-            ok, summary = fn(tmp) if name in ("solutions", "exercises") else fn()
+            ok, summary = fn(tmp) if name in ("solutions", "exercises", "edition") else fn()
             results.append((name, ok, summary, time.perf_counter() - start))
     print("\ncheck summary")
     for name, ok, summary, secs in results:
