@@ -528,7 +528,8 @@ def test_gpt_adds_the_position_embeddings_to_the_token_embeddings(impl):
     expect_close(_ln_f_io(shifted, idx)[1], _ln_f_io(m, idx)[1],
                  what="the final hidden states after adding c to every token embedding and subtracting it from "
                       "every position embedding", rtol=1e-9, atol=1e-9,
-                 hint="the input of the first block is tok_emb(idx) + pos_emb(positions): a sum, nothing else")
+                 hint="the input of the first block is tok_emb(idx) + pos_emb(positions): a plain sum, no other "
+                      "combination and no scale factor on either")
 
 
 @TinyGPT
