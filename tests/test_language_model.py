@@ -325,12 +325,14 @@ def test_loss_when_the_sequence_is_as_long_as_the_vocabulary(impl):
 
 
 @lm_loss
-def test_loss_keeps_the_dtype_of_float32_logits(impl):
-    logits, targets = _logits(2, 4, 5, seed=4, dtype=torch.float32), _targets(2, 4, 5, seed=5)
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12), (torch.bfloat16, 1e-2)],
+                         ids=["float32", "float64", "bfloat16"])
+def test_loss_keeps_the_dtype_of_the_logits(impl, dtype, tol):
+    logits, targets = _logits(2, 4, 5, seed=4, dtype=dtype), _targets(2, 4, 5, seed=5)
     loss = impl.lm_loss(logits, targets)
-    expect_dtype(loss, torch.float32, "lm_loss of float32 logits", "no casts needed: cross-entropy keeps the dtype")
-    expect_close(loss, F.cross_entropy(logits.reshape(8, 5), targets.reshape(8)), what="lm_loss (float32)",
-                 rtol=1e-5, atol=1e-6)
+    expect_dtype(loss, dtype, f"lm_loss of {dtype} logits", "no casts needed: cross-entropy keeps the dtype")
+    expect_close(loss, F.cross_entropy(logits.reshape(8, 5), targets.reshape(8)), what=f"lm_loss ({dtype})",
+                 rtol=tol, atol=tol)
 
 
 @lm_loss
