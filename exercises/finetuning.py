@@ -103,9 +103,11 @@ def trainable_param_groups(
     exactly the trainable (`requires_grad=True`) parameters of `model`, each once (tied weights
     too). Parameters of `model.fc` (if the model has one; all of them, when the head is itself a
     small network) get `lr=head_lr`, all others `lr=backbone_lr` (all of them, for a model without
-    `fc`). Biases and the weights of normalisation layers of every dimension (BatchNorm1d/2d/3d,
+    `fc`). Biases and the parameters of normalisation layers of every dimension (BatchNorm1d/2d/3d,
     LayerNorm, GroupNorm, InstanceNorm1d/2d/3d, RMSNorm) get `weight_decay=0.0`, every other
-    parameter `weight_decay`, one-dimensional ones included (a learned scale, a PReLU slope). Every
+    parameter `weight_decay`, one-dimensional ones included (a learned scale, a PReLU slope). A bias
+    is a parameter whose own name (after the last dot) contains `bias`: the `bias` of any layer,
+    `in_proj_bias`, `bias_k` and `bias_v` of `nn.MultiheadAttention`, `bias_ih_l0` of an LSTM. Every
     group sets its own `lr` and `weight_decay`, so the optimizer's defaults never leak in; empty
     groups are left out.
 
@@ -117,14 +119,16 @@ def trainable_param_groups(
 
 
 def set_train_mode(model: nn.Module) -> nn.Module:
-    """`model.train()`, except BatchNorm layers whose parameters are all frozen go back to eval mode.
+    """`model.train()`, except BatchNorm layers that have parameters, all frozen, go back to eval mode.
 
     A frozen BatchNorm in train mode still normalises with the batch's statistics and still
     overwrites its `running_mean`/`running_var` on every forward, so the "frozen" backbone drifts
     away from what it learned. In eval mode it uses, and keeps, its running statistics. BatchNorm
     layers with a trainable parameter, the head and everything else (Dropout) are in train mode.
-    A BatchNorm without parameters (`affine=False`) has nothing to be frozen and stays in train
-    mode. Call it instead of `model.train()` at the start of every epoch. Returns the same model.
+    A BatchNorm without parameters (`affine=False`) has nothing to be frozen: "all its parameters
+    are frozen" is not read as true of none, so it stays in train mode and its running statistics
+    keep learning. Call it instead of `model.train()` at the start of every epoch. Returns the
+    same model.
 
     Pitfall: `requires_grad=False` does not stop running statistics from drifting; only eval mode does.
     """

@@ -153,9 +153,11 @@ class TinyGPT(nn.Module):
 
     - ``tok_emb``: ``nn.Embedding(vocab_size, d_model)``, what each token means;
     - ``pos_emb``: ``nn.Embedding(block_size, d_model)``, learned positions ``0 .. T-1``, added to
-      the token embeddings;
-    - ``blocks``: an ``nn.ModuleList`` of ``n_layers`` pre-LayerNorm Transformer blocks with causal
-      self-attention (any correct implementation);
+      the token embeddings as they are: ``tok_emb(idx) + pos_emb(positions)`` (no scale factor) is
+      what the first block reads, after dropout;
+    - ``blocks``: an ``nn.ModuleList`` of ``n_layers`` pre-LayerNorm Transformer blocks, each causal
+      self-attention then a feed-forward network, both on the residual stream (any correct
+      implementation: the feed-forward width, activation and initialisation are yours);
     - ``ln_f``: ``nn.LayerNorm(d_model)``, the final norm;
     - ``head``: ``nn.Linear(d_model, vocab_size, bias=False)`` whose ``weight`` IS
       ``tok_emb.weight`` (the very same Parameter: weight tying);

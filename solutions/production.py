@@ -91,12 +91,20 @@ def load_checkpoint(path, model: nn.Module, optimizer: torch.optim.Optimizer | N
         model: receives the saved weights (``load_state_dict``, strict).
         optimizer: receives the saved optimizer state (Adam's step counts and moments), or None to
             restore only the model.
-        scheduler: receives the saved scheduler state, or None.
+        scheduler: receives the saved scheduler state, or None to leave it out (also when the
+            checkpoint holds one).
         map_location: where ``torch.load`` puts the saved tensors first ("cpu" works everywhere;
             ``load_state_dict`` then copies them onto the model's and optimizer's own devices).
+            A checkpoint saved where CUDA was not available loads where it is (there are no CUDA
+            RNG states to restore then).
 
     Returns:
         ``{"epoch": int, "step": int, "extra": ...}`` as saved.
+
+    Raises:
+        RuntimeError: the saved weights do not fit ``model``: a key of the model missing from the
+            checkpoint, or a saved key the model does not have (what ``load_state_dict`` raises
+            when strict). A checkpoint of another architecture is never half-loaded in silence.
 
     Reads with ``torch.load``'s default ``weights_only=True``: no arbitrary code runs on load.
     Resuming at an epoch boundary then reproduces the uninterrupted run bit for bit: the same

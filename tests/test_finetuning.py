@@ -702,6 +702,70 @@ def test_groups_no_weight_decay_on_norms_of_every_dimension(impl):
                "(InstanceNorm1d/2d/3d), besides nn.LayerNorm and nn.GroupNorm")
 
 
+class _OneLayer(nn.Module):
+    """A backbone of one layer `layer` (after a bias-free projection) and a head `fc`."""
+
+    def __init__(self, layer):
+        super().__init__()
+        self.proj = nn.Linear(4, 4, bias=False)
+        self.layer = layer
+        self.fc = nn.Linear(4, 2)
+
+
+NORM_KINDS = {  # every normalisation layer the docstring names, with 4 channels
+    "BatchNorm1d": lambda: nn.BatchNorm1d(4),
+    "BatchNorm2d": lambda: nn.BatchNorm2d(4),
+    "BatchNorm3d": lambda: nn.BatchNorm3d(4),
+    "LayerNorm": lambda: nn.LayerNorm(4),
+    "GroupNorm": lambda: nn.GroupNorm(2, 4),
+    "InstanceNorm1d": lambda: nn.InstanceNorm1d(4, affine=True),
+    "InstanceNorm2d": lambda: nn.InstanceNorm2d(4, affine=True),
+    "InstanceNorm3d": lambda: nn.InstanceNorm3d(4, affine=True),
+    "RMSNorm": lambda: nn.RMSNorm(4),
+}
+
+
+@trainable_param_groups
+@pytest.mark.parametrize("kind", list(NORM_KINDS))
+def test_groups_no_weight_decay_on_each_kind_of_norm(impl, kind):
+    model = _OneLayer(NORM_KINDS[kind]())
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in {"proj.weight", "fc.weight"} else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want} (layer is an nn.{kind}), got {wd}",
+               "no weight decay on any parameter of a normalisation layer, whatever its kind: recognise them by "
+               "type (nn.modules.batchnorm._BatchNorm, nn.modules.instancenorm._InstanceNorm, nn.LayerNorm, "
+               "nn.GroupNorm, nn.RMSNorm)")
+
+
+BIASED_LAYERS = {  # layer -> the own names of its parameters that are not biases (they decay)
+    "MultiheadAttention": (lambda: nn.MultiheadAttention(4, 2, add_bias_kv=True),
+                           {"in_proj_weight", "out_proj.weight"}),
+    "LSTM": (lambda: nn.LSTM(4, 4), {"weight_ih_l0", "weight_hh_l0"}),
+    "GRU": (lambda: nn.GRU(4, 4, bidirectional=True),
+            {"weight_ih_l0", "weight_hh_l0", "weight_ih_l0_reverse", "weight_hh_l0_reverse"}),
+    "Conv1d": (lambda: nn.Conv1d(4, 4, 3), {"weight"}),
+    "Bilinear": (lambda: nn.Bilinear(4, 4, 4), {"weight"}),
+}
+
+
+@trainable_param_groups
+@pytest.mark.parametrize("kind", list(BIASED_LAYERS))
+def test_groups_no_weight_decay_on_biases_of_every_name(impl, kind):
+    make, weights = BIASED_LAYERS[kind]
+    model = _OneLayer(make())
+    settings = group_settings(impl, model, head_lr=0.1, backbone_lr=0.01, weight_decay=0.05)
+    _expect_exactly(settings, model)
+    decayed = {"proj.weight", "fc.weight", *(f"layer.{name}" for name in weights)}
+    for name, (_, wd) in settings.items():
+        want = 0.05 if name in decayed else 0.0
+        expect(wd == want, f"{name} should get weight_decay={want} (layer is an nn.{kind}), got {wd}",
+               "a bias is any parameter whose own name contains 'bias': in_proj_bias, bias_k and bias_v of "
+               "nn.MultiheadAttention and bias_ih_l0 of an LSTM are biases too, not only parameters named exactly "
+               "'bias'")
+
+
 @trainable_param_groups
 def test_groups_default_weight_decay_is_zero(impl):
     groups = impl.trainable_param_groups(SmallNet(), 0.1, 0.01)
@@ -752,7 +816,7 @@ def _expect_stats_kept(model, before, names, context):
                f"{context}: the frozen BatchNorm buffer {name} changed (max change "
                f"{(after[name].double() - before[name].double()).abs().max().item():.3g})",
                "a BatchNorm in train mode updates running_mean/var on every forward, frozen or not: put BatchNorm "
-               "layers whose parameters are all frozen back in eval mode after model.train()")
+               "layers that have parameters, all of them frozen, back in eval mode after model.train()")
 
 
 @set_train_mode
@@ -776,7 +840,7 @@ def test_set_train_mode_head_and_dropout_train(impl):
            "start from model.train(), then put only the frozen BatchNorm layers back in eval mode")
     expect(model.fc.training, "the trainable head should be in train mode")
     expect(model.drop.training, "Dropout should be in train mode: it regularises the training of the head",
-           "only BatchNorm layers whose parameters are all frozen go to eval mode")
+           "only BatchNorm layers that have parameters, all of them frozen, go to eval mode")
 
 
 @set_train_mode
@@ -789,7 +853,7 @@ def test_set_train_mode_trainable_batchnorm_keeps_learning_statistics(impl):
     model(torch.randn(8, 3, 6, 6) * 3 + 1)
     inner = model.features[3][1]
     expect(inner.training, "a BatchNorm with trainable parameters should be in train mode",
-           "only BatchNorm layers whose parameters are all frozen stay in eval mode")
+           "only BatchNorm layers that have parameters, all of them frozen, go to eval mode")
     expect(not torch.equal(inner.running_mean, before["features.3.1.running_mean"]),
            "the trainable BatchNorm's running_mean did not update in a training forward after set_train_mode")
     _expect_stats_kept(model, before, ["features.1.running_mean", "features.1.running_var"],
@@ -854,6 +918,56 @@ def test_set_train_mode_resnet18_linear_probe_statistics_stay(impl, resnet):
     _expect_stats_kept(resnet, before, before, "a resnet18 linear probe, one training forward")
 
 
+class _BNNet(nn.Module):
+    """A BatchNorm of the given dimension (1, 2 or 3) on 4 channels, then a head `fc`."""
+
+    def __init__(self, dim, affine=True):
+        super().__init__()
+        self.bn = getattr(nn, f"BatchNorm{dim}d")(4, affine=affine)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = self.bn(x)
+        return self.fc(h.flatten(2).mean(dim=2) if h.dim() > 2 else h)
+
+
+BN_CASES = {  # how the BatchNorm is set up -> whether set_train_mode leaves it in train mode
+    "all_frozen": False,
+    "one_trainable": True,
+    "all_trainable": True,
+    "affine_false": True,
+}
+
+
+@set_train_mode
+@pytest.mark.parametrize("dim", [1, 2, 3], ids=["1d", "2d", "3d"])
+@pytest.mark.parametrize("case", list(BN_CASES))
+def test_set_train_mode_batchnorm_mode_and_statistics(impl, case, dim):
+    model = _BNNet(dim, affine=case != "affine_false")
+    if case in ("all_frozen", "one_trainable"):
+        for p in model.bn.parameters():
+            p.requires_grad_(False)
+    if case == "one_trainable":
+        model.bn.bias.requires_grad_(True)
+    model.eval()
+    before = model.bn.running_mean.clone()
+    impl.set_train_mode(model)
+    want_train = BN_CASES[case]
+    setup = {"all_frozen": "whose weight and bias are frozen", "one_trainable": "with a trainable bias",
+             "all_trainable": "with trainable parameters", "affine_false": "without parameters (affine=False)"}[case]
+    expect(model.bn.training == want_train,
+           f"a BatchNorm{dim}d {setup} should be in {'train' if want_train else 'eval'} mode after set_train_mode, "
+           f"it is in {'train' if model.bn.training else 'eval'} mode",
+           "only a BatchNorm that has parameters, every one of them frozen, goes back to eval mode; one with no "
+           "parameters at all has nothing frozen and trains its running statistics like any trainable layer")
+    expect(model.fc.training, "the head should be in train mode after set_train_mode")
+    model(torch.randn(8, 4, *[2] * (dim if dim > 1 else 0)) * 3 + 1)  # (N, C), (N, C, H, W) or (N, C, D, H, W)
+    moved = not torch.equal(model.bn.running_mean, before)
+    expect(moved == want_train,
+           f"a training forward after set_train_mode {'did not update' if want_train else 'changed'} the running_mean "
+           f"of a BatchNorm{dim}d {setup}")
+
+
 # ---------------------------------------------------------------- choose_strategy
 
 ALLOWED = {"linear_probe", "partial", "full", "lora"}
@@ -884,6 +998,42 @@ def test_choose_strategy_returns_only_the_four_strategies(impl):
                 got = impl.choose_strategy(n_labeled, similar, model_params)
                 expect(got in ALLOWED, f"choose_strategy({n_labeled}, {similar}, {model_params}) returned {got!r}, "
                        f"not one of {sorted(ALLOWED)}")
+
+
+TABLE_ROWS = [  # (n_labeled, similar_domain, model_params, strategy): both edges of every row of the docstring's table
+    (0, True, 1_000_000_000, "lora"),
+    (10_000_000, False, 70_000_000_000, "lora"),
+    (0, True, 999_999_999, "linear_probe"),
+    (999, True, 1, "linear_probe"),
+    (0, False, 1, "partial"),
+    (999, False, 999_999_999, "partial"),
+    (1_000, True, 11_000_000, "partial"),
+    (99_999, True, 999_999_999, "partial"),
+    (1_000, False, 11_000_000, "full"),
+    (99_999, False, 1, "full"),
+    (100_000, True, 999_999_999, "full"),
+    (100_000, False, 11_000_000, "full"),
+]
+
+
+@choose_strategy
+@pytest.mark.parametrize(("n_labeled", "similar_domain", "model_params", "want"), TABLE_ROWS,
+                         ids=[f"{n}-{'similar' if s else 'different'}-{m}-{w}" for n, s, m, w in TABLE_ROWS])
+def test_choose_strategy_follows_every_row_of_the_table(impl, n_labeled, similar_domain, model_params, want):
+    got = impl.choose_strategy(n_labeled, similar_domain, model_params)
+    expect(got == want, f"choose_strategy({n_labeled:_}, {similar_domain}, {model_params:_}) should be {want!r} by "
+           f"the docstring's table, got {got!r}",
+           "first row that applies wins: model_params >= 1_000_000_000 is 'lora'; then n_labeled < 1_000, "
+           "1_000 .. 99_999 and >= 100_000 are three bands, the first two split by similar_domain")
+
+
+@choose_strategy
+@pytest.mark.parametrize(("n_labeled", "model_params", "bad"),
+                         [(-1, 11_000_000, "n_labeled"), (10, 0, "model_params"), (10, -5, "model_params")],
+                         ids=["n_labeled_negative", "model_params_zero", "model_params_negative"])
+def test_choose_strategy_rejects_impossible_counts(impl, n_labeled, model_params, bad):
+    with expect_raises(ValueError, f"choose_strategy({n_labeled}, True, {model_params})", names=bad):
+        impl.choose_strategy(n_labeled, True, model_params)
 
 
 # ---------------------------------------------------------------- demo

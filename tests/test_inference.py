@@ -338,12 +338,13 @@ def expect_pair(result, shape, fn: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @mc_dropout_predict
-def test_mc_dropout_returns_mean_and_std_with_the_output_shape(impl):
-    model = mlp()
-    x = torch.randn(5, 6, dtype=F64)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16], ids=str)
+def test_mc_dropout_returns_mean_and_std_with_the_output_shape_and_dtype(impl, dtype):
+    model = mlp().to(dtype)
+    x = torch.randn(5, 6, dtype=F64).to(dtype)
     mean, std = expect_pair(impl.mc_dropout_predict(model, x, n_samples=4), (5, 3), "mc_dropout_predict")
-    expect(mean.dtype == F64 and std.dtype == F64, f"mean and std should keep the output's dtype float64, got "
-           f"{mean.dtype} and {std.dtype}")
+    expect(mean.dtype == dtype and std.dtype == dtype, f"mean and std should keep the output's dtype {dtype}, got "
+           f"{mean.dtype} and {std.dtype}", "stack the passes and reduce them as they are: no cast to another dtype")
 
 
 @mc_dropout_predict

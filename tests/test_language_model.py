@@ -10,6 +10,7 @@ Gumbel-max, inverse CDF...), whatever random numbers it consumes.
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import NamedTuple
 
@@ -324,12 +325,14 @@ def test_loss_when_the_sequence_is_as_long_as_the_vocabulary(impl):
 
 
 @lm_loss
-def test_loss_keeps_the_dtype_of_float32_logits(impl):
-    logits, targets = _logits(2, 4, 5, seed=4, dtype=torch.float32), _targets(2, 4, 5, seed=5)
+@pytest.mark.parametrize(("dtype", "tol"), [(torch.float32, 1e-5), (torch.float64, 1e-12), (torch.bfloat16, 1e-2)],
+                         ids=["float32", "float64", "bfloat16"])
+def test_loss_keeps_the_dtype_of_the_logits(impl, dtype, tol):
+    logits, targets = _logits(2, 4, 5, seed=4, dtype=dtype), _targets(2, 4, 5, seed=5)
     loss = impl.lm_loss(logits, targets)
-    expect_dtype(loss, torch.float32, "lm_loss of float32 logits", "no casts needed: cross-entropy keeps the dtype")
-    expect_close(loss, F.cross_entropy(logits.reshape(8, 5), targets.reshape(8)), what="lm_loss (float32)",
-                 rtol=1e-5, atol=1e-6)
+    expect_dtype(loss, dtype, f"lm_loss of {dtype} logits", "no casts needed: cross-entropy keeps the dtype")
+    expect_close(loss, F.cross_entropy(logits.reshape(8, 5), targets.reshape(8)), what=f"lm_loss ({dtype})",
+                 rtol=tol, atol=tol)
 
 
 @lm_loss
@@ -499,6 +502,90 @@ def test_gpt_dropout_is_active_in_train_mode_only(impl):
                  hint="nn.Dropout is the identity in eval mode")
 
 
+def _ln_f_io(m, idx):
+    """(input, output) of m.ln_f in a forward pass: the residual stream after the last block, normalised."""
+    seen = {}
+    pre = m.ln_f.register_forward_pre_hook(lambda module, args: seen.__setitem__("in", args[0].detach().clone()))
+    post = m.ln_f.register_forward_hook(lambda module, args, out: seen.__setitem__("out", out.detach().clone()))
+    try:
+        with torch.no_grad():
+            m(idx)
+    finally:
+        pre.remove()
+        post.remove()
+    expect("in" in seen, "TinyGPT's forward never called ln_f", "logits = head(ln_f(blocks(...)))")
+    return seen["in"], seen["out"]
+
+
+@TinyGPT
+def test_gpt_adds_the_position_embeddings_to_the_token_embeddings(impl):
+    m = _gpt(impl, seed=14).double()
+    _spread_embeddings(m, seed=15)
+    idx = _ids(2, BLOCK, seed=16)
+    shifted = copy.deepcopy(m)
+    c = torch.randn(D_MODEL, generator=_gen(17), dtype=F64)
+    with torch.no_grad():  # tok + pos is unchanged when c moves from one table to the other
+        shifted.tok_emb.weight += c
+        shifted.pos_emb.weight -= c
+    expect_close(_ln_f_io(shifted, idx)[1], _ln_f_io(m, idx)[1],
+                 what="the final hidden states after adding c to every token embedding and subtracting it from "
+                      "every position embedding", rtol=1e-9, atol=1e-9,
+                 hint="the input of the first block is tok_emb(idx) + pos_emb(positions): a plain sum, no other "
+                      "combination and no scale factor on either")
+
+
+@TinyGPT
+def test_gpt_blocks_are_pre_layernorm(impl):
+    m = _gpt(impl, seed=18).double()
+    g = _gen(19)
+    with torch.no_grad():  # embeddings of scale 10: a residual stream that no block normalises keeps that scale
+        for emb in (m.tok_emb, m.pos_emb):
+            emb.weight.copy_(torch.randn(emb.weight.shape, generator=g, dtype=F64) * 10)
+    stream, _ = _ln_f_io(m, _ids(2, BLOCK, seed=20))
+    spread = stream.std(dim=-1)  # (B, T): per position, over d_model
+    expect(bool((spread > 3).all()),
+           f"the input of ln_f has a spread of {spread.min().item():.3g} .. {spread.max().item():.3g} per position, "
+           "as if the last block normalised its output, though the embeddings have a spread near 14",
+           "pre-LayerNorm blocks normalise only what goes into each sublayer, x + attn(ln_1(x)) then "
+           "x + mlp(ln_2(x)); the residual stream itself is normalised once, by ln_f (norm_first=True)")
+
+
+@TinyGPT
+def test_gpt_blocks_have_a_feed_forward_network(impl):
+    # One block, one token: attention over a single position is an affine map of ln_1(x), and a layer norm
+    # forgets a positive scale, so without a feed-forward network block(lam * v) - lam * v is the same for every
+    # lam. The feed-forward network reads ln_2(lam * v + attention), which does change with lam.
+    m = _gpt(impl, seed=23, n_layers=1).double().eval()
+    g = _gen(24)
+    v = torch.randn(D_MODEL, generator=g, dtype=F64)
+    lams = torch.tensor([1.0, 2.0, 5.0], dtype=F64)
+    with torch.no_grad():
+        for p in m.blocks.parameters():  # weights of unit gain, whatever the initialisation: every part counts
+            p.copy_(torch.randn(p.shape, generator=g, dtype=F64) / (p.shape[-1] ** 0.5 if p.dim() > 1 else 2))
+        m.pos_emb.weight.zero_()
+        m.tok_emb.weight[:3] = lams[:, None] * v  # tokens 0, 1, 2 embed as v, 2v, 5v
+    stream, _ = _ln_f_io(m, torch.tensor([[0], [1], [2]]))  # (3, 1, d_model)
+    update = stream[:, 0] - lams[:, None] * v  # what the block added to each input
+    spread = (update - update[0]).abs().max().item()
+    expect(spread > 1e-3, f"the block added the same vector to v, 2v and 5v (largest difference {spread:.2g}): it "
+           "computes attention but no feed-forward network",
+           "a Transformer block is attention then a feed-forward network (Linear, activation, Linear), each on "
+           "its own layer norm of the residual stream: x = x + attn(ln_1(x)); x = x + mlp(ln_2(x))")
+
+
+@TinyGPT
+def test_gpt_defaults(impl):
+    torch.manual_seed(21)
+    m = impl.TinyGPT(V_SMALL, BLOCK)
+    expect(m.tok_emb.weight.shape[1] == 64, f"TinyGPT(vocab_size, block_size) has d_model="
+           f"{m.tok_emb.weight.shape[1]}, expected the default 64", "the defaults: d_model=64, n_heads=4, n_layers=2")
+    expect(len(m.blocks) == 2, f"TinyGPT(vocab_size, block_size) has {len(m.blocks)} blocks, expected n_layers=2")
+    m.train()
+    idx = _ids(2, BLOCK, seed=22)
+    expect_equal(m(idx), m(idx), what="two train-mode forwards of TinyGPT with the default dropout",
+                 hint="the default is dropout=0.0: nothing is dropped, even in train mode")
+
+
 def _adam_step(params, grads, moments, step: int, lr: float, betas=(0.9, 0.999), eps=1e-8) -> None:
     """One Adam step by hand: the first use of torch.optim imports torch._dynamo, seconds a learner would wait."""
     with torch.no_grad():
@@ -561,7 +648,8 @@ class _ScriptedLM(nn.Module):
     The logits at position t of a context are by_last[idx[t]] + by_first[idx[0]] + by_pos[t]: they
     depend on the token there, on the context's first token and on the position, so feeding the wrong
     context or reading the wrong position changes them. Raises ValueError on a context longer than
-    block_size (as TinyGPT does), and RuntimeError on call number `fail_on` when it is set.
+    block_size or an empty one (TinyGPT takes 1 <= T <= block_size), and RuntimeError on call number `fail_on`
+    when it is set.
     """
 
     def __init__(self, vocab_size: int = 7, block_size: int = 4, seed: int = 0, fail_on: int | None = None):
@@ -585,9 +673,9 @@ class _ScriptedLM(nn.Module):
                                 torch.is_grad_enabled()))
         if self.fail_on is not None and len(self.calls) == self.fail_on:
             raise RuntimeError("the scripted model fails on purpose")
-        if idx.dim() != 2 or idx.shape[1] > self.block_size:
-            raise ValueError(f"the model got ids of shape {tuple(idx.shape)}: at most block_size={self.block_size} "
-                             "tokens fit; crop the context to its last block_size tokens")
+        if idx.dim() != 2 or not 1 <= idx.shape[1] <= self.block_size:
+            raise ValueError(f"the model got ids of shape {tuple(idx.shape)}: 1 to block_size={self.block_size} "
+                             "tokens fit; crop the context to its last block_size tokens, and feed no empty window")
         return self.logits(idx)
 
 
@@ -888,8 +976,9 @@ def test_perplexity_returns_a_python_float(impl):
 
 
 @perplexity
-@pytest.mark.parametrize(("N", "block_size"), [(11, 4), (9, 4), (13, 3), (3, 4), (2, 4)],
-                         ids=["4+4+2", "4+4", "3+3+3+3", "one short window", "one target"])
+@pytest.mark.parametrize(("N", "block_size"), [(11, 4), (9, 4), (13, 3), (12, 3), (10, 3), (3, 4), (2, 4), (261, 4)],
+                         ids=["4+4+2", "4+4", "3+3+3+3", "3+3+3+2", "3+3+3", "one short window", "one target",
+                              "65 full windows"])
 def test_perplexity_is_the_token_mean_over_consecutive_windows(impl, N, block_size):
     model = _ScriptedLM(block_size=4, seed=N)
     _check_perplexity(impl, model, _ids(1, N, seed=N, vocab_size=7)[0], block_size)
@@ -900,6 +989,22 @@ def test_perplexity_is_the_token_mean_over_consecutive_windows(impl, N, block_si
 def test_perplexity_does_not_depend_on_the_batch_size(impl, batch_size):
     model = _ScriptedLM(block_size=4, seed=30)
     _check_perplexity(impl, model, _ids(1, 23, seed=31, vocab_size=7)[0], 4, batch_size=batch_size)
+
+
+@perplexity
+@pytest.mark.parametrize("batch_size", [None, 8], ids=["default 32", "8"])
+def test_perplexity_feeds_the_windows_batch_size_at_a_time(impl, batch_size):
+    model = _ScriptedLM(block_size=4, seed=37)
+    data = _ids(1, 257, seed=38, vocab_size=7)[0]  # 64 full windows of 4 targets, none shorter
+    if batch_size is None:
+        batch_size, _ = 32, impl.perplexity(model, data, 4)
+    else:
+        impl.perplexity(model, data, 4, batch_size=batch_size)
+    rows = [call.ids.shape[0] for call in model.calls]
+    expect(max(rows, default=0) <= batch_size and len(rows) == 64 // batch_size,
+           f"perplexity with batch_size={batch_size} fed 64 windows in {len(rows)} calls of {rows[:8]}"
+           f"{' ...' if len(rows) > 8 else ''} windows", f"stack the windows and run them batch_size={batch_size} "
+           f"at a time: {64 // batch_size} calls of {batch_size} windows (batch_size defaults to 32)")
 
 
 @perplexity

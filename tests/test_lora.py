@@ -185,7 +185,7 @@ def test_lora_linear_B_starts_at_zero(impl):
 
 @LoRALinear
 def test_lora_linear_A_is_kaiming_uniform_like_linear_weights(impl):
-    in_features, r = 256, 8
+    in_features, r = 256, 64  # 16384 draws: the largest lies within 2% of the bound, whatever the seed
     layer = impl.LoRALinear(_linear(in_features, 4), r=r)
     A = layer.lora_A.detach()
     bound = 1 / math.sqrt(in_features)  # kaiming_uniform_(a=sqrt(5)) on fan_in = in_features
@@ -194,6 +194,10 @@ def test_lora_linear_A_is_kaiming_uniform_like_linear_weights(impl):
            f"lora_A has a value {biggest:.4g} outside the Kaiming-uniform bound 1/sqrt(in_features) = {bound:.4g}",
            "initialise it like nn.Linear's weight: nn.init.kaiming_uniform_(A, a=math.sqrt(5)); its fan_in is "
            "in_features (dimension 1 of A), not r")
+    expect(biggest >= 0.98 * bound,
+           f"lora_A's largest value is {biggest:.4g}, well inside the bound 1/sqrt(in_features) = {bound:.4g}: the "
+           "draws are too narrow", "the Kaiming gain of nn.Linear weights uses a=sqrt(5), which makes the bound "
+           "exactly 1/sqrt(fan_in)")
     expect(A.std().item() > 0, "lora_A is all zeros (or all equal) at initialisation",
            "with A = 0 and B = 0 both gradients are zero and LoRA never learns: only B starts at zero")
     spread = A.std().item() / (bound / math.sqrt(3))
@@ -376,6 +380,16 @@ def test_lora_linear_B_gets_a_gradient_at_init(impl):
 
 
 @LoRALinear
+@pytest.mark.parametrize("r", [1, 2])
+def test_lora_linear_accepts_every_rank_from_one(impl, r):
+    layer = impl.LoRALinear(_linear(4, 3), r=r, alpha=4.0)
+    expect_shape(layer.lora_A, (r, 4), f"lora_A of LoRALinear(Linear(4, 3), r={r})",
+                 "r >= 1 is a valid rank, r=1 included: only r < 1 raises")
+    expect(layer.scaling == 4.0 / r, f"scaling of LoRALinear(..., r={r}, alpha=4.0) is {layer.scaling}, expected "
+           f"{4.0 / r}")
+
+
+@LoRALinear
 @pytest.mark.parametrize("r", [0, -2])
 def test_lora_linear_rejects_rank_below_one(impl, r):
     with expect_raises(ValueError, f"LoRALinear(base, r={r})", names=r):
@@ -458,6 +472,17 @@ def test_lora_linear_dropout_acts_on_the_input_not_on_the_low_rank_term(impl):
            "path does not give x with some entries zeroed and the others doubled (dropout=0.5)",
            "apply the dropout to x, the input of the LoRA path, before lora_A: not to x @ A.T, nor to the "
            "low-rank term or the output")
+
+
+@LoRALinear
+def test_lora_linear_delta_weight_is_the_scaled_low_rank_update(impl):
+    layer = impl.LoRALinear(_linear(7, 5), r=3, alpha=6.0)
+    A, B = _train_lora(layer)
+    delta = layer.delta_weight()
+    expect_shape(delta, (5, 7), "delta_weight() of LoRALinear(Linear(in=7, out=5), r=3)",
+                 "the update has the shape of base.weight: (out_features, in_features) = lora_B @ lora_A")
+    expect_close(delta, B @ A * (6.0 / 3), what="delta_weight() with alpha=6.0, r=3", rtol=1e-12, atol=1e-12,
+                 hint="lora_B @ lora_A (out x r times r x in), times scaling = alpha / r")
 
 
 @LoRALinear
@@ -699,6 +724,9 @@ def test_apply_lora_uses_q_proj_v_proj_and_rank_8_by_default(impl):
     expect(sorted(layers) == sorted(TARGET_PATHS), f"apply_lora(model) wrapped {sorted(layers)}",
            "target_modules defaults to ('q_proj', 'v_proj')")
     expect_shape(layers["v_proj"].lora_A, (8, 6), "lora_A of v_proj with the default r", "the default is r=8")
+    expect(layers["v_proj"].scaling == 16.0 / 8,
+           f"apply_lora(model) gave v_proj scaling={layers['v_proj'].scaling}, expected alpha / r = 16.0 / 8 = 2.0",
+           "the defaults are r=8 and alpha=16.0")
 
 
 @apply_lora

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from kata.learn.checks import expect, expect_close, expect_dtype, expect_equal, fail
+from kata.learn.checks import expect, expect_close, expect_dtype, expect_equal, expect_raises, fail
 
 save_checkpoint = pytest.mark.exercise("save_checkpoint")
 amp_train_step = pytest.mark.exercise("amp_train_step")
@@ -177,6 +177,101 @@ def test_load_checkpoint_without_optimizer_restores_the_model(impl, tmp_path):
     expect(info["epoch"] == 2, f"expected epoch 2, got {info['epoch']!r}")
     _expect_same_params(fresh, model, "load_checkpoint(path, model) without an optimizer",
                         "optimizer=None means: restore the model only")
+
+
+MISFITS = {  # a model the checkpoint of _setup's Linear(4, 16) -> ReLU -> Dropout -> Linear(16, 3) does not fit
+    "model_has_a_key_more": lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.0), nn.Linear(16, 3),
+                                                  nn.Linear(3, 3)),
+    "checkpoint_has_a_layer_more": lambda: nn.Sequential(nn.Linear(4, 16)),
+    "checkpoint_has_a_bias_more": lambda: nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Dropout(0.0),
+                                                        nn.Linear(16, 3, bias=False)),
+}
+
+
+@save_checkpoint
+@pytest.mark.parametrize("misfit", list(MISFITS))
+def test_load_checkpoint_is_strict_about_keys(impl, tmp_path, misfit):
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=3)
+    other = MISFITS[misfit]()
+    what = f"load_checkpoint into a model whose keys differ from the checkpoint's ({misfit})"
+    with expect_raises(RuntimeError, what):
+        impl.load_checkpoint(tmp_path / "ckpt.pt", other)
+
+
+@save_checkpoint
+def test_load_checkpoint_without_scheduler_ignores_a_saved_one(impl, tmp_path):
+    model, opt, sched = _setup(0)
+    _train_steps(model, opt)
+    sched.step()
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, scheduler=sched, epoch=1, step=3)
+    fresh, fresh_opt, _ = _setup(1)
+    info = _call("load_checkpoint(path, model, optimizer) of a checkpoint that holds a scheduler raised",
+                 "scheduler=None means: leave the scheduler out, whatever the checkpoint holds",
+                 impl.load_checkpoint, tmp_path / "ckpt.pt", fresh, fresh_opt)
+    expect(info["epoch"] == 1, f"expected epoch 1, got {info['epoch']!r}")
+    _expect_same_params(fresh, model, "load_checkpoint without a scheduler", "restore the model all the same")
+
+
+@save_checkpoint
+def test_load_checkpoint_runs_no_code_from_the_file(impl, tmp_path):
+    model, opt, _ = _setup(0)
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=3)
+    state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
+    marker = tmp_path / "code_ran"
+
+    class Payload:
+        def __reduce__(self):  # unpickling it calls os.mkdir(marker): code from the file
+            return os.mkdir, (str(marker),)
+
+    state["extra"] = Payload()
+    torch.save(state, tmp_path / "tampered.pt")
+    try:
+        impl.load_checkpoint(tmp_path / "tampered.pt", _setup(1)[0], _setup(1)[1])
+    except NotImplementedError:
+        raise
+    except Exception:  # noqa: BLE001, S110 - refusing the file is what weights_only=True does
+        pass
+    expect(not marker.exists(), "loading a tampered checkpoint ran code stored in it (it created a folder)",
+           "torch.load(path, weights_only=True), the default, refuses anything but tensors and plain containers; "
+           "weights_only=False unpickles arbitrary objects and runs their code")
+
+
+@save_checkpoint
+def test_checkpoint_saved_without_cuda_loads_where_cuda_is_available(impl, tmp_path, monkeypatch):
+    model, opt, _ = _setup(0)
+    _train_steps(model, opt)
+    torch.manual_seed(5)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # saved on a machine without CUDA
+    impl.save_checkpoint(tmp_path / "ckpt.pt", model, opt, epoch=1, step=3)
+    expected = torch.rand(5)
+    torch.manual_seed(77)
+    fresh, fresh_opt, _ = _setup(1)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # resumed on one that has it
+    _call("load_checkpoint of a checkpoint saved without CUDA, on a machine with CUDA, raised",
+          "a checkpoint saved without CUDA holds no CUDA RNG state: restore the CUDA generators only when there is "
+          "a saved state for them, not merely because CUDA is available now",
+          impl.load_checkpoint, tmp_path / "ckpt.pt", fresh, fresh_opt)
+    monkeypatch.undo()
+    _expect_same_params(fresh, model, "a checkpoint saved without CUDA, loaded where CUDA is", "load_state_dict")
+    expect_equal(torch.rand(5), expected, what="torch.rand(5) after loading a checkpoint saved without CUDA")
+
+
+@save_checkpoint
+def test_save_and_load_take_their_arguments_by_name(impl, tmp_path):
+    model, opt, sched = _setup(0)
+    _train_steps(model, opt)
+    path = tmp_path / "ckpt.pt"
+    _call("save_checkpoint(path=..., model=..., optimizer=..., scheduler=..., epoch=..., step=..., extra=...) raised",
+          "keep the documented parameter names; everything after the * is keyword-only",
+          impl.save_checkpoint, path=path, model=model, optimizer=opt, scheduler=sched, epoch=2, step=5, extra=None)
+    fresh, fresh_opt, fresh_sched = _setup(1)
+    info = _call("load_checkpoint(path=..., model=..., optimizer=..., scheduler=..., map_location=...) raised",
+                 "keep the documented parameter names: path, model, optimizer, then keyword-only scheduler and "
+                 "map_location", impl.load_checkpoint, path=path, model=fresh, optimizer=fresh_opt,
+                 scheduler=fresh_sched, map_location="cpu")
+    expect(info["step"] == 5, f"expected step 5, got {info['step']!r}")
+    _expect_same_params(fresh, model, "load_checkpoint called with keyword arguments", "load_state_dict")
 
 
 @save_checkpoint
@@ -575,6 +670,19 @@ def test_amp_step_matches_the_reference(impl):
     for (name, p), q in zip(model.named_parameters(), ref_model.parameters(), strict=True):
         expect_close(p.detach(), q.detach(), what=f"parameter {name} after 2 steps", rtol=1e-5, atol=1e-7,
                      hint="one step: reset gradients, autocast forward and loss, backward, optimizer.step()")
+
+
+@amp_train_step
+def test_amp_step_takes_its_arguments_by_name(impl):
+    model, opt, x, y = _amp_setup()
+    ref_model, ref_opt = _clone(model, opt)
+    loss = _call("amp_train_step(model=..., inputs=..., targets=..., loss_fn=..., optimizer=..., scaler=None, "
+                 "device_type='cpu', dtype=torch.bfloat16) raised",
+                 "keep the documented parameter names; device_type and dtype are keyword-only",
+                 impl.amp_train_step, model=model, inputs=x, targets=y, loss_fn=F.mse_loss, optimizer=opt,
+                 scaler=None, device_type="cpu", dtype=torch.bfloat16)
+    ref_loss = _reference_step(ref_model, ref_opt, x, y, F.mse_loss)
+    expect(abs(loss - ref_loss) <= 1e-6 * abs(ref_loss), f"the loss {loss} differs from {ref_loss}")
 
 
 @amp_train_step

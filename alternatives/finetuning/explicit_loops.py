@@ -8,7 +8,7 @@ from torch import nn
 _NORM_TYPES = (
     nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm,
     nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d,
-    nn.LayerNorm, nn.GroupNorm,
+    nn.LayerNorm, nn.GroupNorm, nn.RMSNorm,
 )
 
 
@@ -69,7 +69,7 @@ def trainable_param_groups(model: nn.Module, head_lr: float, backbone_lr: float,
             if id(p) in seen or not p.requires_grad:
                 continue
             seen.add(id(p))
-            plain = name == "bias" or isinstance(module, _NORM_TYPES)
+            plain = "bias" in name or isinstance(module, _NORM_TYPES)
             if id(p) in head_ids:
                 (head_plain if plain else head_decay).append(p)
             else:
@@ -95,11 +95,17 @@ def set_train_mode(model: nn.Module) -> nn.Module:
 
 
 def choose_strategy(n_labeled: int, similar_domain: bool, model_params: int) -> str:
-    big = model_params > 2_000_000_000
-    if big:
-        return "lora"
-    if n_labeled <= 500:
-        return "linear_probe" if similar_domain else "partial"
-    if n_labeled < 50_000:
-        return "partial"
+    if n_labeled < 0 or model_params < 1:
+        bad = "n_labeled" if n_labeled < 0 else "model_params"
+        raise ValueError(f"{bad} cannot be {n_labeled if n_labeled < 0 else model_params}")
+    # the table's rows as (is it this row?, strategy), walked in order
+    rows = [
+        (model_params >= 10**9, "lora"),
+        (n_labeled < 10**3 and similar_domain, "linear_probe"),
+        (n_labeled < 10**3, "partial"),
+        (n_labeled < 10**5 and similar_domain, "partial"),
+    ]
+    for applies, strategy in rows:
+        if applies:
+            return strategy
     return "full"

@@ -3,6 +3,8 @@ head, a module lookup table for norm layers, model.apply for the BatchNorm modes
 
 from __future__ import annotations
 
+import bisect
+
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
@@ -52,7 +54,7 @@ def trainable_param_groups(model: nn.Module, head_lr: float, backbone_lr: float,
         if not p.requires_grad:
             continue
         owner, _, leaf = name.rpartition(".")
-        exempt = leaf == "bias" or isinstance(modules[owner], _NORMS)
+        exempt = "bias" in leaf or isinstance(modules[owner], _NORMS)
         key = (head_lr if id(p) in head else backbone_lr, 0.0 if exempt else weight_decay)
         buckets.setdefault(key, []).append(p)
     return [{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in buckets.items()]
@@ -71,10 +73,10 @@ def set_train_mode(model: nn.Module) -> nn.Module:
 
 
 def choose_strategy(n_labeled: int, similar_domain: bool, model_params: int) -> str:
-    if model_params >= 3_000_000_000:
+    for name, value, low in (("n_labeled", n_labeled, 0), ("model_params", model_params, 1)):
+        if value < low:
+            raise ValueError(f"{name}={value} is below {low}")
+    if model_params >= 1e9:
         return "lora"
-    if n_labeled < 2_000:
-        return "linear_probe" if similar_domain else "partial"
-    if n_labeled >= 200_000 or not similar_domain:
-        return "full"
-    return "partial"
+    band = bisect.bisect_right([1_000, 100_000], n_labeled)  # 0: few labels, 1: some, 2: plenty
+    return [("partial", "linear_probe"), ("full", "partial"), ("full", "full")][band][similar_domain]

@@ -157,12 +157,19 @@ def perplexity(model, data, block_size, batch_size=32):
     nll, count = torch.zeros((), dtype=torch.float64), 0
     try:
         with torch.inference_mode():
-            for start in range(0, n - 1, block_size):
-                stop = min(start + block_size, n - 1)
-                logp = torch.log_softmax(model(data[None, start:stop]).double(), dim=-1)[0]  # (t, V)
-                target = data[start + 1 : stop + 1]
-                nll -= logp[torch.arange(len(target), device=logp.device), target].sum().cpu()
-                count += len(target)
+            starts = list(range(0, n - 1, block_size))
+            # windows of the same length, batch_size of them per forward pass
+            groups = [[s for s in starts if min(block_size, n - 1 - s) == t] for t in {min(block_size, n - 1 - s)
+                                                                                       for s in starts}]
+            for group in groups:
+                for i in range(0, len(group), batch_size):
+                    chunk = torch.tensor(group[i : i + batch_size], device=data.device)
+                    t = min(block_size, n - 1 - group[0])
+                    offsets = torch.arange(t, device=data.device)
+                    x, target = data[chunk[:, None] + offsets], data[chunk[:, None] + offsets + 1]  # (b, t) each
+                    logp = torch.log_softmax(model(x).double(), dim=-1)  # (b, t, V)
+                    nll -= torch.einsum("btv,btv->", logp, nn.functional.one_hot(target, logp.shape[-1]).double()).cpu()
+                    count += target.numel()
     finally:
         for m, flag in zip(model.modules(), saved):
             m.training = flag

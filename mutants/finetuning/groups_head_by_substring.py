@@ -17,7 +17,7 @@ def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
                 continue
             seen.add(id(p))
             full = f"{module_name}.{name}" if module_name else name
-            decays = not (name == "bias" or "norm" in type(module).__name__.lower())
+            decays = not ("bias" in name or "norm" in type(module).__name__.lower())
             groups.setdefault(("fc" in full, decays), []).append(p)
     return [{"params": ps, "lr": head_lr if head else backbone_lr, "weight_decay": weight_decay if decays else 0.0}
             for (head, decays), ps in groups.items()]

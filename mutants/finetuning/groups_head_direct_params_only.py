@@ -18,7 +18,7 @@ def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
             if not p.requires_grad or id(p) in seen:
                 continue
             seen.add(id(p))
-            decays = not (name == "bias" or isinstance(module, reference.NORM_LAYERS))
+            decays = not ("bias" in name or isinstance(module, reference.NORM_LAYERS))
             groups[(module is fc, decays)].append(p)
     return [
         {"params": params, "lr": head_lr if is_head else backbone_lr, "weight_decay": weight_decay if decays else 0.0}

@@ -13,7 +13,7 @@ def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
         for name, p in module.named_parameters(recurse=False):
             if not p.requires_grad:
                 continue
-            decays = not (name == "bias" or isinstance(module, reference.NORM_LAYERS))
+            decays = not ("bias" in name or isinstance(module, reference.NORM_LAYERS))
             groups[(id(p) in head, decays)].append(p)
     return [{"params": ps, "lr": head_lr if h else backbone_lr, "weight_decay": weight_decay if d else 0.0}
             for (h, d), ps in groups.items() if ps]

@@ -1,0 +1,28 @@
+"""Pitfall: only parameters named exactly 'bias' count as biases (finetuning.trainable_param_groups).
+
+nn.MultiheadAttention's in_proj_bias, bias_k and bias_v and an LSTM's bias_ih_l0 get weight decay.
+"""
+
+from __future__ import annotations
+
+from solutions import finetuning as reference
+from solutions.finetuning import *  # noqa: F403
+
+
+def trainable_param_groups(model, head_lr, backbone_lr, weight_decay=0.0):
+    fc = getattr(model, "fc", None)
+    head = {id(p) for p in fc.parameters()} if fc is not None else set()
+    groups = {(is_head, decays): [] for is_head in (True, False) for decays in (True, False)}
+    seen = set()
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if not p.requires_grad or id(p) in seen:
+                continue
+            seen.add(id(p))
+            decays = not (name == "bias" or isinstance(module, reference.NORM_LAYERS))
+            groups[(id(p) in head, decays)].append(p)
+    return [
+        {"params": params, "lr": head_lr if is_head else backbone_lr, "weight_decay": weight_decay if decays else 0.0}
+        for (is_head, decays), params in groups.items()
+        if params
+    ]
