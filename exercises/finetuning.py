@@ -104,10 +104,11 @@ def trainable_param_groups(
     too). Parameters of `model.fc` (if the model has one; all of them, when the head is itself a
     small network) get `lr=head_lr`, all others `lr=backbone_lr` (all of them, for a model without
     `fc`). Biases and the parameters of normalisation layers of every dimension (BatchNorm1d/2d/3d,
-    LayerNorm, GroupNorm, InstanceNorm1d/2d/3d, RMSNorm) get `weight_decay=0.0`, every other
-    parameter `weight_decay`, one-dimensional ones included (a learned scale, a PReLU slope). A bias
-    is a parameter whose own name (after the last dot) contains `bias`: the `bias` of any layer,
-    `in_proj_bias`, `bias_k` and `bias_v` of `nn.MultiheadAttention`, `bias_ih_l0` of an LSTM. Every
+    LayerNorm, GroupNorm, InstanceNorm1d/2d/3d) get `weight_decay=0.0`, every other parameter
+    `weight_decay`, one-dimensional ones included (a learned scale, a PReLU slope). A bias is a
+    parameter whose own name (after the last dot) ends in `bias`: the `bias` of any layer and
+    `in_proj_bias` of `nn.MultiheadAttention`. Other norms (RMSNorm) and other bias-like names
+    (`bias_k`, `bias_ih_l0`) are left open; this solution spares them too. Every
     group sets its own `lr` and `weight_decay`, so the optimizer's defaults never leak in; empty
     groups are left out.
 

@@ -17,11 +17,14 @@ ran on, the counts, and every survivor with its kind and a one-line reason, whic
 - `equivalent`: no observable change (the reason says why, e.g. "1e-12 and 1e-11 both far below
   float32's resolution here");
 - `open`: left open by the contract (the reason quotes the docstring sentence that leaves it open,
-  or the sentence is added and a test kills the mutant instead).
+  or the sentence is added and a test kills the mutant instead);
+- `cuda`: only a CUDA-marked test can reject it (the reason names the test), and this machine has
+  no CUDA; like the hand-written `cuda_pitfalls`, it is judged where a GPU is (`nox -s cuda`).
 
-Score = killed / (mutants - equivalent). `nox -s check` (step `mutation`) refuses a topic without
-a report, a report whose solution or tests changed since its run, a survivor without a kind and a
-reason, and a score under BAR. CI checks the reports; it does not rerun the engine.
+Score = killed / (mutants - equivalent - cuda): `open` survivors count against it. `nox -s check`
+(step `mutation`) refuses a topic without a report, a report whose solution or tests changed since
+its run, a survivor without a kind and a reason, and a score under BAR. CI checks the reports; it
+does not rerun the engine.
 
     python -m kata.maintain.mutation [TOPIC...] [--jobs N]   # run, print survivors, write the reports
     python -m kata.maintain.mutation --check [TOPIC...]       # what nox -s check runs
@@ -49,7 +52,7 @@ from kata.core.protocol import Job, WorkerPool
 from kata.learn import progress
 
 BAR = 98.0  # percent of the non-equivalent mutants that the tests must kill, per topic
-KINDS = ("equivalent", "open")
+KINDS = ("equivalent", "open", "cuda")
 
 
 # ---------------------------------------------------------------- making mutants
@@ -208,8 +211,8 @@ def load(topic: str, root: Path | None = None) -> dict | None:
 
 
 def score(report: dict) -> float:
-    equivalent = sum(s.get("kind") == "equivalent" for s in report.get("survivor", []))
-    judged = report["mutants"] - equivalent
+    unjudged = sum(s.get("kind") in ("equivalent", "cuda") for s in report.get("survivor", []))
+    judged = report["mutants"] - unjudged
     return 100.0 if judged <= 0 else 100.0 * report["killed"] / judged
 
 
@@ -231,8 +234,9 @@ def write(result: dict, old: dict | None) -> Path:
     lines = [
         f"# Mutation report of {result['topic']}: written by `nox -s mutation -- {result['topic']}` (kata/maintain/"
         "mutation.py).",
-        "# Each survivor needs kind = \"equivalent\" (no observable change) or \"open\" (left open by the contract:",
-        "# quote the docstring sentence) and a one-line reason; or a test that kills it, and a rerun.",
+        "# Each survivor needs kind = \"equivalent\" (no observable change), \"open\" (left open by the contract:",
+        "# quote the docstring sentence) or \"cuda\" (only a CUDA test rejects it: name it) and a one-line reason;",
+        "# or a test that kills it, and a rerun.",
         f"topic = {_q(result['topic'])}",
         f"solution_sha256 = {_q(result['solution_sha256'])}",
         f"tests_sha256 = {_q(result['tests_sha256'])}",
@@ -284,7 +288,7 @@ def check(topics: list[str], root: Path | None = None) -> int:
             survivors = report.get("survivor", [])
             kinds = {k: sum(s.get("kind") == k for s in survivors) for k in KINDS}
             print(f"  {t:<16} {score(report):5.1f}%  {report['killed']}/{report['mutants']} killed, "
-                  f"{kinds['equivalent']} equivalent, {kinds['open']} open, "
+                  f"{kinds['equivalent']} equivalent, {kinds['open']} open, {kinds['cuda']} cuda, "
                   f"{len(survivors) - sum(kinds.values())} unexplained")
     print(f"mutation: {len(topics)} report(s) checked, {len(found)} problem(s)")
     return 1 if found else 0
