@@ -148,12 +148,12 @@ def _watch_once(*args: str) -> str:
 
 def test_the_watch_shows_one_failing_test_in_a_screen_and_takes_x_k_and_kata_exercise(tmp_path):
     folder = tmp_path  # a wrong implementation that fails exactly one test
-    (folder / "tensors.py").write_text((ROOT / "mutants" / "tensors" / "to_numpy_zero_dim_item.py").read_text())
+    (folder / "tensors.py").write_text((ROOT / "mutants" / "tensors" / "tensor_nbytes_counts_storage.py").read_text())
     screen = _watch_once("tensors", f"--impl-dir={folder}")
     run = screen.split("watch: running")[1]
     assert "platform " not in run and "rootdir" not in run and "timeout" not in run, run
     assert "1 failed" in run and len(run.splitlines()) <= 25, run
-    selected = _watch_once("tensors", f"--impl-dir={folder}", "-x", "-k", "to_numpy")
+    selected = _watch_once("tensors", f"--impl-dir={folder}", "-x", "-k", "tensor_nbytes")
     assert "stopping after 1 failures" in selected and "a selection:" in selected, selected
     exact = _watch_once(f"--impl-dir={folder}", "--kata-exercise=tensors.module_nbytes")
     assert "running tensors" in exact and "a selection:" in exact and "1 failed" not in exact, exact
