@@ -172,8 +172,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         pytest.fail(reason, pytrace=False)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+@pytest.hookimpl(wrapper=True, tryfirst=True)  # the outermost wrapper: a hidden test's report is cut last,
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):  # after the learner's plugin wrote its lesson
     report = yield
     key = _exercise_key(item)
     if key and key not in _State.timed_out and call.excinfo is not None and _TIMEOUT_SIGN in str(call.excinfo.value):
