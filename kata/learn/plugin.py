@@ -396,6 +396,7 @@ def _condense_failure_sections(reporter, config: pytest.Config) -> None:
 
 
 _QUALNAME_WIDTH = max(len(e.qualname) for t in manifest.topics() for e in t.exercises)  # every name lines up
+_TOPIC_WIDTH = max(len(name) for name in manifest.topic_names())
 
 
 def _write_condensed(reporter, config: pytest.Config) -> None:
@@ -435,7 +436,7 @@ def _bar(done: int, total: int, width: int = 20) -> str:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if config.option.collectonly or not config.stash.get(_ITEMS, None) or config.stash[_IN_PROCESS]:
-        return  # a notebook's runs are its own outputs: .kata/learn/progress.json records folders
+        return  # a notebook's runs are its own outputs: .kata/progress.json records folders
     records = {}
     for item in config.stash[_ITEMS]:
         ex = _exercise_of(item)
@@ -503,8 +504,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             mark = f"not checked here (needs CUDA): {', '.join(unchecked[t.name])}"
         if deselected.get(t.name):
             mark += f" (a selection: {deselected[t.name]} more test(s) of this topic not selected)"
-        width = max(len(name) for name in manifest.topic_names())
-        tw.write_line(f"  {i:>2} {t.name:<{width}}  {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
+        tw.write_line(f"  {i:>2} {t.name:<{_TOPIC_WIDTH}}  {done:>3}/{total:<3} [{_bar(done, total)}] {mark}".rstrip())
     if cuda_skipped:
         tw.write_line(f"  {cuda_skipped} CUDA test(s) skipped: no CUDA device here (they run where there is one).")
     not_run = sum(v[2] for v in per_topic.values())

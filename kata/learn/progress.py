@@ -1,6 +1,6 @@
 """`nox -s progress`: every exercise's status from the last runs, without running anything.
 
-The plugin records each test's outcome per graded folder in .kata/learn/progress.json (yours, not
+The plugin records each test's outcome per graded folder in .kata/progress.json (yours, not
 committed) at the end of every run; a run of one topic or a `-k` selection updates only the tests
 it ran. Runs made by the kata's own tools (check, mutants, grading, bench) set KATA_NO_STATE=1 and
 leave it alone.
