@@ -128,9 +128,9 @@ def test_an_edition_built_afterwards_holds_no_hidden_test(graded, tmp_path):
 def test_the_gradescope_bundle_bakes_them_in(hidden_dir, tmp_path):
     path = gradescope.build(tmp_path, hidden_dir)
     with zipfile.ZipFile(path) as zf:
-        assert MARK in zf.read(f"{gradescope.BAKED}/test_tensors.py").decode()
+        assert MARK in zf.read(f"{hidden.BAKED}/test_tensors.py").decode()
     assert not [n for n in zipfile.ZipFile(gradescope.build(tmp_path / "plain")).namelist()
-                if n.startswith(gradescope.BAKED + "/")]
+                if n.startswith(hidden.BAKED + "/")]
 
 
 def test_a_wrong_name_or_visibility_is_refused(tmp_path):

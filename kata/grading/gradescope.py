@@ -42,7 +42,6 @@ ROOT = manifest.ROOT
 RUNTIME = ("torch", "torchvision", "numpy", "scikit-learn", "pytest", "pytest-timeout")  # what grading imports
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 VENV = "/opt/kata-venv"
-BAKED = "hidden"  # the bundle's folder of hidden tests, graded beside the public ones when present
 
 SETUP = """#!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder's image. It assumes Gradescope's
@@ -124,7 +123,7 @@ def pinned() -> list[str]:
     return [f"{name}=={version}" for name, version in sorted(found.items())]
 
 
-def _committed() -> dict[str, tuple[bytes, int]]:
+def committed() -> dict[str, tuple[bytes, int]]:
     """The harness's files at HEAD: path -> (content, mode)."""
     raw = subprocess.run(["git", "archive", "--format=tar", "HEAD", *sandbox.HARNESS], cwd=ROOT, capture_output=True,
                          check=True).stdout
@@ -132,20 +131,23 @@ def _committed() -> dict[str, tuple[bytes, int]]:
     return {m.name: (archive.extractfile(m).read(), m.mode) for m in archive.getmembers() if m.isfile()}
 
 
+def torch_pins(pins: list[str]) -> str:
+    """The torch and torchvision pins, quoted for pip's command line (installed from the CPU-only index)."""
+    return " ".join(f'"{p}"' for p in pins if p.split("==")[0] in ("torch", "torchvision"))
+
+
 def build(dest: Path, hidden_dir: Path | None = None) -> Path:
     """Write dest/autograder.zip, with the hidden tests of `hidden_dir` baked in as hidden/; return its path."""
     pins = pinned()
-    torch_pins = " ".join(f'"{p}"' for p in pins if p.split("==")[0] in ("torch", "torchvision"))
     generated = {
-        "setup.sh": (SETUP.format(venv=VENV, cpu_index=CPU_INDEX, torch_pins=torch_pins).encode(), 0o755),
+        "setup.sh": (SETUP.format(venv=VENV, cpu_index=CPU_INDEX, torch_pins=torch_pins(pins)).encode(), 0o755),
         "run_autograder": (RUN.format(venv=VENV).encode(), 0o755),
         "requirements-autograder.txt": (("# The versions the kata's suite passes with, read from the environment "
                                          "that built this bundle.\n" + "\n".join(pins) + "\n").encode(), 0o644),
     }
     if hidden_dir is not None:
-        generated.update({f"{BAKED}/{path.name}": (path.read_bytes(), 0o644)
-                          for path in hidden.files(hidden_dir).values()})
-    files = {**_committed(), **generated}
+        generated.update(hidden.baked_files(hidden_dir))
+    files = {**committed(), **generated}
     dest.mkdir(parents=True, exist_ok=True)
     path = dest / "autograder.zip"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -178,9 +180,7 @@ def run(root: Path) -> int:
     start = time.perf_counter()
     jobs = os.environ.get("KATA_AUTOGRADER_JOBS") or str(min(2, _cpus()))
     with tempfile.TemporaryDirectory(prefix="kata-gradescope-") as out:
-        argv = ["--out", out, "--jobs", jobs, "--sandbox", "auto", str(root / "submission")]
-        if (ROOT / BAKED).is_dir():
-            argv = ["--hidden", str(ROOT / BAKED), *argv]
+        argv = [*hidden.baked_args(), "--out", out, "--jobs", jobs, "--sandbox", "auto", str(root / "submission")]
         if os.environ.get("KATA_AUTOGRADER_TOPICS"):
             argv = ["--topics", os.environ["KATA_AUTOGRADER_TOPICS"], *argv]
         grade.main(argv)

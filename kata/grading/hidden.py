@@ -30,6 +30,7 @@ from kata.core import manifest
 VISIBILITY = ("hidden", "after_due_date", "after_published", "visible")  # Gradescope's values
 DEFAULT_VISIBILITY = "after_due_date"
 PACKAGE = "kata_hidden"  # template/kata_hidden/tests/test_<topic>.py: `impl` finds the topic by that name
+BAKED = "hidden"  # a Gradescope bundle's or PrairieLearn image's folder of hidden tests (the edition leaves it out)
 
 
 def files(folder: Path) -> dict[str, Path]:
@@ -48,6 +49,16 @@ def files(folder: Path) -> dict[str, Path]:
     if not found:
         raise SystemExit(f"grade: --hidden {folder}: no test_<topic>.py in it")
     return found
+
+
+def baked_files(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """The hidden tests of `folder` as a bundle's or image's files: BAKED/<name> -> (content, mode)."""
+    return {f"{BAKED}/{path.name}": (path.read_bytes(), 0o644) for path in files(folder).values()}
+
+
+def baked_args() -> list[str]:
+    """`nox -s grade`'s --hidden for the tests baked into this bundle or image, where there are some."""
+    return ["--hidden", str(manifest.ROOT / BAKED)] if (manifest.ROOT / BAKED).is_dir() else []
 
 
 def test_path(topic: str) -> str:

@@ -49,7 +49,6 @@ from kata.core import manifest
 from kata.grading import gradescope, hidden, limits, reports
 
 ROOT = manifest.ROOT
-BAKED = "hidden"  # the image's folder of hidden tests, graded beside the public ones when present
 IMAGE = "your-dockerhub-user/pytorch-kata-grader"
 ENTRYPOINT = "/kata/run_prairielearn"
 TIMEOUT = min(600, int(limits.TOPIC_TIMEOUT) + 120)  # PrairieLearn's ceiling is 600 s; the topic's own + start-up
@@ -132,18 +131,17 @@ def build(dest: Path, image: str = IMAGE, upload: bool = False, hidden_dir: Path
         folders.append(q)
     grader = dest / "graders" / "kata"
     pins = gradescope.pinned()
-    torch_pins = " ".join(f'"{p}"' for p in pins if p.split("==")[0] in ("torch", "torchvision"))
-    files = {**gradescope._committed(),
+    files = {**gradescope.committed(),
              "run_prairielearn": (RUN.format(venv=gradescope.VENV).encode(), 0o755),
              "requirements-autograder.txt": ("\n".join(pins).encode() + b"\n", 0o644),
-             **{f"{BAKED}/{path.name}": (path.read_bytes(), 0o644) for path in baked.values()}}
+             **(hidden.baked_files(hidden_dir) if hidden_dir is not None else {})}
     for name, (data, mode) in files.items():
         target = grader / "harness" / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         target.chmod(mode & 0o777 | 0o644)
     (grader / "Dockerfile").write_text(DOCKERFILE.format(venv=gradescope.VENV, cpu_index=gradescope.CPU_INDEX,
-                                                         torch_pins=torch_pins))
+                                                         torch_pins=gradescope.torch_pins(pins)))
     return folders
 
 
@@ -163,9 +161,8 @@ def run(root: Path) -> int:
         manifest.topic(topic)
         graded: dict = {}
         with tempfile.TemporaryDirectory(prefix="kata-prairielearn-") as out:
-            argv = ["--out", out, "--jobs", "1", "--sandbox", "auto", "--topics", topic, str(root / "student")]
-            if (ROOT / BAKED).is_dir():
-                argv = ["--hidden", str(ROOT / BAKED), *argv]
+            argv = [*hidden.baked_args(), "--out", out, "--jobs", "1", "--sandbox", "auto", "--topics", topic,
+                    str(root / "student")]
             grade.main(argv, graded)
         data = reports.prairielearn_json(graded["per_sub"][0], graded["topics"])
     except BaseException as err:  # noqa: BLE001 - the grader's own fault: not gradable, never a zero
