@@ -21,6 +21,7 @@ from pathlib import Path
 
 from kata.core import manifest
 from kata.learn import progress
+from kata.learn.reset import spans
 
 PACK = Path(__file__).with_name("reference.pack")  # zlib-compressed JSON, {topic: the solution's source}
 
@@ -77,11 +78,10 @@ def passed(topic: str, exercise: str, impl_dir: Path) -> tuple[bool, str]:
 
 def reference(source: str, name: str) -> str:
     """The top-level function or class `name` of a solution's source, decorators included."""
-    tree = ast.parse(source)
-    for node in tree.body:
+    lines = source.splitlines()
+    for node, start, end in spans(source):  # the span finder of `nox -s reset`
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == name:
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            return "\n".join(source.splitlines()[start - 1:node.end_lineno])
+            return "\n".join(lines[start:end])
     raise KeyError(name)
 
 
