@@ -37,6 +37,19 @@ from kata.maintain import checklist
 
 MUTANTS = manifest.ROOT / "mutants"
 ALTERNATIVES = manifest.ROOT / "alternatives"
+PRELOAD = ("kata.learn.plugin",)  # what a worker imports before forking a topic's run
+
+
+def worker_env() -> dict[str, str]:
+    """A worker's environment: no bytecode written next to a module under test, no learner's state."""
+    return {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
+
+
+def topic_job(topic: str, folder: Path, env: dict[str, str], *pytest_args: str, timeout: float = 600) -> Job:
+    """A topic's tests on folder/<topic>.py, run in the repository by a warm worker; output in folder/log.txt."""
+    return Job(sandbox=str(manifest.ROOT), env=env, log=str(folder / "log.txt"), memory_mb=16384, timeout=timeout,
+               args=[f"tests/test_{topic}.py", f"--impl-dir={folder}", "-q", *pytest_args, "-p", "no:cacheprovider",
+                     "-W", "ignore::pytest.PytestAssertRewriteWarning"])
 
 
 def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> tuple:
@@ -46,33 +59,33 @@ def _run_one(topic: str, path: Path, pool: WorkerPool, env: dict[str, str]) -> t
     with tempfile.TemporaryDirectory(prefix=f"mutant-{path.stem}-") as tmp:
         shutil.copy(path, Path(tmp) / f"{topic}.py")
         log, junit = Path(tmp) / "log.txt", Path(tmp) / "junit.xml"
-        job = Job(sandbox=str(manifest.ROOT), env=env, log=str(log), memory_mb=16384, timeout=600,
-                  args=[f"tests/test_{topic}.py", f"--impl-dir={tmp}", "-q", "--tb=line", f"--junitxml={junit}",
-                        "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"])
         start = time.perf_counter()
         with pool.worker() as worker:
-            reply = worker.run(job)
+            reply = worker.run(topic_job(topic, Path(tmp), env, "--tb=line", f"--junitxml={junit}"))
         output = log.read_text(errors="replace") if log.is_file() else ""
-        raw = untaught(junit, topic) if junit.is_file() else []
-        failing = sum(1 for case in ET.parse(junit).getroot().iter("testcase")
-                      if any(c.tag in ("failure", "error") for c in case)) if junit.is_file() else 0
+        failures = _failures(junit) if junit.is_file() else []
+        raw, failing = untaught(failures, topic), len({case for case, _ in failures})
         return f"{topic}/{path.stem}", reply.returncode, time.perf_counter() - start, output, (raw, failing)
 
 
-def untaught(junit: Path, topic: str) -> list[str]:
-    """The failing tests of a JUnit report whose message does not start with the `[topic.exercise]`
-    line of one of the topic's exercises: a raw exception or a bare assert, which teaches nothing."""
+def _failures(junit: Path) -> list[tuple[ET.Element, ET.Element]]:
+    """(test case, its failure or error) for every failure of a JUnit report."""
+    return [(case, child) for case in ET.parse(junit).getroot().iter("testcase") for child in case
+            if child.tag in ("failure", "error")]
+
+
+def untaught(failures: Path | list[tuple[ET.Element, ET.Element]], topic: str) -> list[str]:
+    """The failing tests (of a JUnit report, or its `_failures`) whose message does not start with the
+    `[topic.exercise]` line of one of the topic's exercises: a raw exception or a bare assert, which
+    teaches nothing."""
     names = {e.name for e in manifest.topic(topic).exercises}
     out = []
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        for child in case:
-            if child.tag not in ("failure", "error"):
-                continue
-            message = (child.get("message") or child.text or "").strip()
-            first = message.splitlines()[0] if message else ""
-            found = re.match(r"(?:\w+(?:\.\w+)*: )?\[(\w+)\.(\w+)\]", first)
-            if not (found and found[1] == topic and found[2] in names):
-                out.append(f"{case.get('name')}: {first[:140]}")
+    for case, child in _failures(failures) if isinstance(failures, Path) else failures:
+        message = (child.get("message") or child.text or "").strip()
+        first = message.splitlines()[0] if message else ""
+        found = re.match(r"(?:\w+(?:\.\w+)*: )?\[(\w+)\.(\w+)\]", first)
+        if not (found and found[1] == topic and found[2] in names):
+            out.append(f"{case.get('name')}: {first[:140]}")
     return out
 
 
@@ -98,8 +111,8 @@ def run_all(jobs: list[tuple[str, Path]]) -> list[tuple[str, int, float, str]]:
     if not jobs:
         return []
     workers = max(1, min(len(jobs), os.cpu_count() or 1))
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
-    pool = WorkerPool(workers, env, preload=("kata.learn.plugin",))
+    env = worker_env()
+    pool = WorkerPool(workers, env, preload=PRELOAD)
     try:
         with ThreadPoolExecutor(workers) as threads:
             return list(threads.map(lambda job: _run_one(*job, pool, env), jobs))

@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kata.core import manifest
-from kata.core.protocol import Job, WorkerPool
-from kata.learn import progress
+from kata.core.protocol import WorkerPool
+from kata.maintain import mutants
 
 BAR = 98.0  # percent of the non-equivalent mutants that the tests must kill, per topic
 KINDS = ("equivalent", "open", "cuda")
@@ -145,18 +145,12 @@ def make_mutants(source: str) -> tuple[list[Mutant], int]:
 
 
 # ---------------------------------------------------------------- running them
-def _job(topic: str, folder: str, env: dict[str, str], timeout: float) -> Job:
-    return Job(sandbox=str(manifest.ROOT), env=env, log=os.path.join(folder, "log.txt"), memory_mb=16384,
-               timeout=timeout, args=[f"tests/test_{topic}.py", f"--impl-dir={folder}", "-x", "-q", "--tb=no",
-                                      "-p", "no:cacheprovider", "-W", "ignore::pytest.PytestAssertRewriteWarning"])
-
-
 def _run(pool: WorkerPool, topic: str, code: str, env: dict[str, str], timeout: float) -> tuple[int, bool, float]:
     with tempfile.TemporaryDirectory(prefix=f"mutation-{topic}-") as tmp:
         Path(tmp, f"{topic}.py").write_text(code)
         start = time.perf_counter()
         with pool.worker() as worker:
-            reply = worker.run(_job(topic, tmp, env, timeout))
+            reply = worker.run(mutants.topic_job(topic, Path(tmp), env, "-x", "--tb=no", timeout=timeout))
         return reply.returncode, reply.timed_out, time.perf_counter() - start
 
 
@@ -306,9 +300,9 @@ def main(argv: list[str]) -> int:
         parser.error(f"no topic {', '.join(unknown)} (topics: {', '.join(manifest.topic_names())})")
     if args.check:
         return check(topics)
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", progress.DISABLE_ENV: "1"}
+    env = mutants.worker_env()
     jobs = max(1, args.jobs)
-    pool = WorkerPool(jobs, env, preload=("kata.learn.plugin",))
+    pool = WorkerPool(jobs, env, preload=mutants.PRELOAD)
     try:
         for topic in topics:
             write(run_topic(topic, pool, env, jobs), load(topic))
