@@ -84,13 +84,13 @@ def _child(job: Job) -> None:
 
     try:
         os.setsid()
+        if job.memory_mb is not None or job.disk_mb is not None:  # a capped child leaves no core file
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if job.memory_mb is not None:
             cap = _vm_size() + job.memory_mb * 1024 * 1024
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if job.disk_mb is not None:  # a file past the cap ends the child (Python ignores SIGXFSZ by default)
             resource.setrlimit(resource.RLIMIT_FSIZE, (job.disk_mb << 20, job.disk_mb << 20))
-            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
         if job.log is not None:
             fd = os.open(job.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
