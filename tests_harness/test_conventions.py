@@ -173,6 +173,13 @@ def test_each_broken_convention_is_reported_once_where_it_is(tmp_path, case):
     assert conventions.main([str(tmp_path)]) == 1
 
 
+def test_a_kata_module_that_does_not_parse_is_reported_once(tmp_path):
+    root = _tree(tmp_path, {**CLEAN, "kata/learn/plugin.py": "def broken(:\n"})
+    found = conventions.problems(root)
+    assert [p for p in found if "kata/learn/plugin.py" in p] == ["kata/learn/plugin.py:1: [parse] cannot be read as "
+                                                                 "Python: SyntaxError"], found
+
+
 def test_the_summary_counts_problems_per_rule(tmp_path, capsys):
     files = _broken("exercises/alpha.py", '"""alpha: adding', '"""Topic 1 - alpha: adding')
     files["exercises/alpha.py"] = files["exercises/alpha.py"].replace("exercises.alpha", "solutions.alpha")

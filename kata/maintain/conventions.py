@@ -243,7 +243,9 @@ def check_rooms(root: Path, files: list[Path]) -> list[str]:
         if len(parts) < 3 or parts[0] != "kata" or parts[1] not in ROOMS:
             continue
         mine = ROOMS.index(parts[1])
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        tree = _parse(root, path, [])  # a file that cannot be parsed is reported once, by problems()
+        if tree is None:
+            continue
         for line, name in _imported(tree):
             room = name.split(".")[1] if name.count(".") else ""
             if room in ROOMS and ROOMS.index(room) > mine:
