@@ -225,6 +225,13 @@ def test_the_demos_lines_say_what_their_numbers_show():
     assert "lowest at epoch 1" in fit and "the best weights were not put back" in fit, fit
 
 
+def test_a_class_whose_stub_is_a_method_shows_its_own_nudge(tmp_path):
+    (tmp_path / "efficiency.py").write_text((ROOT / "exercises" / "efficiency.py").read_text())
+    out = _pytest("tests/test_efficiency.py", "-q", f"--impl-dir={tmp_path}")
+    line = next(ln for ln in out.splitlines() if ln.strip().startswith("efficiency.KVCache "))
+    assert "waits for" not in line and "start with no keys and no values" in line, line
+
+
 def test_columns_line_up_for_every_name_of_the_manifest(tmp_path):
     for topic in ("attention", "training_loop"):
         (tmp_path / f"{topic}.py").write_text((ROOT / "exercises" / f"{topic}.py").read_text())

@@ -424,7 +424,8 @@ def _write_condensed(reporter, config: pytest.Config) -> None:
         for qualname, messages in stubs.items():
             raised = messages[0].split(" is not implemented yet: ", 1)[-1]
             where, _, nudge = raised.partition(": ")
-            text = nudge if where == qualname else f"waits for {where}" if nudge else raised
+            own = where == qualname or where.startswith(qualname + ".")  # a method of the exercise's own class
+            text = nudge if own else f"waits for {where}" if nudge else raised
             reporter.write_line(f"  {qualname:<{_QUALNAME_WIDTH}} {len(messages):>3} test(s)  {text}"[:160])
 
 
